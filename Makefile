@@ -1,0 +1,63 @@
+# One command sets up everything on a fresh machine and runs every test and linter: `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench clean
+
+test: setup lint pytest
+
+setup: $(VENV)/.installed node_modules/.installed .tools-installed
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# promtool and the Prometheus server come from Debian's `prometheus` package.
+.tools-installed:
+	command -v promtool >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+	touch $@
+
+lint: lint-python lint-bpmn lint-prometheus lint-docker lint-k8s
+
+lint-python:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+lint-bpmn:
+	npx --no-install bpmnlint bpmn/*.bpmn
+
+lint-prometheus:
+	promtool check config --syntax-only docker/prometheus/prometheus.yml
+	promtool check rules docker/prometheus/alerts.yml
+	promtool test rules tests/prometheus/alerts_test.yml
+
+lint-docker:
+	$(BIN)/hadolint docker/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+lint-k8s:
+	$(PY) scripts/validate_k8s.py
+
+pytest:
+	$(BIN)/pytest -q
+
+bench:
+	$(PY) benchmarks/throughput.py
+
+lock:
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml -o requirements.lock --python-version 3.11 -q
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11 -q
+
+clean:
+	rm -rf $(VENV) node_modules .tools-installed .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""LLM decision worker for Camunda 7 ticket-refund processes."""
+
+__version__ = "1.0.0"

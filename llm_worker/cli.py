@@ -1,0 +1,66 @@
+"""The `llm-worker` command line: parses arguments and dispatches to llm_worker.commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from llm_worker import __version__
+from llm_worker.commands import UserError
+from llm_worker.config import SettingsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-worker",
+        description="Camunda 7 worker that decides ticket-refund cases from fare rules.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the worker until SIGTERM/SIGINT")
+    sub.add_parser("check", help="check the settings and that the engine (and the LLM) answer")
+
+    decide = sub.add_parser("decide", help="decide one case given as a JSON object of variables")
+    decide.add_argument("file", help="JSON file of input variables, or - for stdin")
+
+    evaluate = sub.add_parser("eval", help="evaluate the decisions on a labelled JSONL file")
+    evaluate.add_argument("file", help="JSONL file: {'variables': {...}, 'expected': ...} a line")
+    evaluate.add_argument("--json", action="store_true", help="print a machine-readable summary")
+
+    deploy = sub.add_parser("deploy", help="deploy bpmn/ (and forms) to the engine")
+    deploy.add_argument("--bpmn-dir", default=None, help="folder to deploy (default: bpmn/)")
+    deploy.add_argument(
+        "--demo-users",
+        action="store_true",
+        help="create the refund-operators and refund-managers groups with a demo user each",
+    )
+
+    start = sub.add_parser("start", help="start a ticket-refund instance")
+    start.add_argument("file", help="JSON file of process variables, or - for stdin")
+    start.add_argument("--business-key", default=None, help="business key of the instance")
+    return parser
+
+
+# `eval` would shadow the builtin as a module name.
+_MODULES = {"eval": "evaluate"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = _MODULES.get(args.command, args.command)
+    command = importlib.import_module(f"llm_worker.commands.{module}")
+    try:
+        code: int = command.run(args)
+    except (UserError, SettingsError) as exc:
+        print(f"llm-worker {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Typed settings read from the environment (and `.env`), as CONTRACT.md section 6 names them."""
+
+from __future__ import annotations
+
+import socket
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+FARE_RULES_TOPIC = "analyze-fare-rules"
+PAYMENT_TOPIC = "process-refund-payment"
+ALL_TOPICS = (FARE_RULES_TOPIC, PAYMENT_TOPIC)
+
+
+class DecisionStrategy(StrEnum):
+    HYBRID = "hybrid"
+    LLM = "llm"
+    RULES = "rules"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the environment variable."""
+
+
+def _default_worker_id() -> str:
+    return f"llm-worker-{socket.gethostname()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    camunda_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080/engine-rest")
+    camunda_username: str | None = None
+    camunda_password: SecretStr | None = None
+
+    worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=255)
+    worker_topics: Annotated[tuple[str, ...], NoDecode] = ALL_TOPICS
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    lock_duration_ms: int = Field(default=120_000, ge=5_000, le=3_600_000)
+    async_response_timeout_ms: int = Field(default=20_000, ge=0, le=1_800_000)
+    shutdown_grace_s: float = Field(default=30.0, ge=0, le=3_600)
+    task_max_retries: int = Field(default=3, ge=0, le=100)
+    task_retry_timeout_ms: int = Field(default=60_000, ge=0)
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: AnyHttpUrl | None = None
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1)
+    llm_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_rate_limit_calls: int = Field(default=60, ge=1)
+    llm_rate_limit_period_s: float = Field(default=60.0, gt=0)
+    llm_price_overrides: str | None = None
+    decision_strategy: DecisionStrategy | None = None
+    manual_review_threshold: float = Field(default=5000.0, ge=0)
+
+    payment_gateway_url: AnyHttpUrl | None = None
+    payment_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    payment_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    backlog_poll_interval_s: float = Field(default=10.0, gt=0, le=600)
+    readiness_window_s: float = Field(default=60.0, gt=0)
+    log_level: LogLevel = LogLevel.INFO
+    log_format: LogFormat = LogFormat.CONSOLE
+
+    @field_validator("worker_topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: object) -> object:
+        if isinstance(value, str):
+            topics = tuple(t.strip() for t in value.split(",") if t.strip())
+            if not topics:
+                raise ValueError("must name at least one topic")
+            return topics
+        return value
+
+    @field_validator("worker_topics")
+    @classmethod
+    def _known_topics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in ALL_TOPICS]
+        if unknown:
+            raise ValueError(
+                f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(ALL_TOPICS)}"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("decision_strategy", "log_format", mode="before")
+    @classmethod
+    def _lower_enum(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    @model_validator(mode="after")
+    def _strategy_needs_key(self) -> Settings:
+        if self.decision_strategy in (DecisionStrategy.HYBRID, DecisionStrategy.LLM) and not (
+            self.openai_api_key and self.openai_api_key.get_secret_value()
+        ):
+            raise ValueError(
+                f"DECISION_STRATEGY={self.decision_strategy.value} needs OPENAI_API_KEY"
+            )
+        return self
+
+    @property
+    def strategy(self) -> DecisionStrategy:
+        """The strategy in force: without a key the worker decides from the rules alone."""
+        if self.decision_strategy is not None:
+            return self.decision_strategy
+        if self.openai_api_key and self.openai_api_key.get_secret_value():
+            return DecisionStrategy.HYBRID
+        return DecisionStrategy.RULES
+
+    @property
+    def engine_url(self) -> str:
+        return str(self.camunda_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value raises SettingsError naming the variable, never the secret."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
+        name = loc[0].upper() if loc else "settings"
+        problems.append(f"{name}: {err['msg']}")
+    return "invalid setting " + "; ".join(problems)

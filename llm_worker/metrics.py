@@ -1,0 +1,56 @@
+"""The Prometheus metrics of CONTRACT.md section 7, on the process-wide default registry."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_LLM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60)
+
+TASKS_PROCESSED = Counter(
+    "llm_worker_tasks_processed",
+    "External tasks handled, by outcome (completed, bpmn_error, failed).",
+    ["topic", "outcome"],
+)
+TASK_DURATION = Histogram(
+    "llm_worker_task_duration_seconds",
+    "Time from start of handling to the engine's answer.",
+    ["topic"],
+    buckets=_TASK_BUCKETS,
+)
+TASKS_IN_FLIGHT = Gauge(
+    "llm_worker_tasks_in_flight", "External tasks being handled right now.", ["topic"]
+)
+OPENAI_CALLS = Counter("llm_worker_openai_api_calls", "Calls to the LLM API.", ["model"])
+OPENAI_ERRORS = Counter(
+    "llm_worker_openai_api_errors",
+    "Failed LLM calls by kind (timeout, rate_limit, server, connection, bad_answer, ...).",
+    ["model", "kind"],
+)
+OPENAI_DURATION = Histogram(
+    "llm_worker_openai_api_duration_seconds",
+    "Latency of one LLM call.",
+    ["model"],
+    buckets=_LLM_BUCKETS,
+)
+OPENAI_TOKENS = Counter(
+    "llm_worker_openai_tokens", "Tokens used, by kind (prompt, completion).", ["model", "kind"]
+)
+COST_USD = Counter("llm_worker_cost_usd", "Estimated LLM spend in US dollars.", ["model"])
+REFUND_REQUESTS = Counter(
+    "refund_requests", "Refund decisions by value and source.", ["decision", "source"]
+)
+GUARDRAIL_OVERRIDES = Counter(
+    "llm_worker_guardrail_overrides", "LLM answers overridden by a guardrail.", ["reason"]
+)
+EXTERNAL_TASKS_PENDING = Gauge(
+    "camunda_external_tasks_pending",
+    "Unlocked external tasks with retries left waiting on the topic (read from the engine).",
+    ["topic"],
+)
+ENGINE_ERRORS = Counter(
+    "llm_worker_engine_errors", "Failed requests to the engine, by operation.", ["operation"]
+)
+LOCK_EXTENSIONS = Counter(
+    "llm_worker_lock_extensions", "Locks extended for tasks still running.", ["topic"]
+)

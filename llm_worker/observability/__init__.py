@@ -1,0 +1,1 @@
+"""Metrics, health and readiness served to Prometheus and Kubernetes."""

@@ -1,0 +1,1 @@
+"""The engine-facing runtime: fetches external tasks, runs handlers, reports results."""
