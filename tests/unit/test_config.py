@@ -1,0 +1,80 @@
+"""Settings: defaults, parsing, and one-line errors that name the variable and never the secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_worker.config import (
+    ALL_TOPICS,
+    DecisionStrategy,
+    LogFormat,
+    SettingsError,
+    load_settings,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in ("OPENAI_API_KEY", "DECISION_STRATEGY", "WORKER_TOPICS", "WORKER_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))
+
+
+def test_defaults_run_on_rules_without_a_key() -> None:
+    settings = load_settings()
+    assert settings.strategy is DecisionStrategy.RULES
+    assert settings.worker_topics == ALL_TOPICS
+    assert settings.engine_url == "http://localhost:8080/engine-rest"
+    assert settings.openai_model == "gpt-4o-mini"
+
+
+def test_a_key_turns_on_hybrid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    assert load_settings().strategy is DecisionStrategy.HYBRID
+
+
+def test_topics_are_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_TOPICS", " analyze-fare-rules , ")
+    assert load_settings().worker_topics == ("analyze-fare-rules",)
+
+
+def test_unknown_topic_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_TOPICS", "analyze-fare-rules,nope")
+    with pytest.raises(SettingsError, match=r"WORKER_TOPICS: .*nope"):
+        load_settings()
+
+
+def test_bad_number_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_CONCURRENCY", "lots")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("invalid setting WORKER_CONCURRENCY:")
+    assert "\n" not in str(info.value)
+
+
+def test_llm_strategy_without_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DECISION_STRATEGY", "LLM")
+    with pytest.raises(SettingsError, match="OPENAI_API_KEY"):
+        load_settings()
+
+
+def test_secret_never_in_errors_or_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-very-secret-value"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("LLM_TIMEOUT_S", "-1")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert secret not in str(info.value)
+    monkeypatch.delenv("LLM_TIMEOUT_S")
+    settings = load_settings()
+    assert secret not in repr(settings)
+    assert secret not in str(settings.model_dump())
+
+
+def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from pathlib import Path
+
+    Path(str(tmp_path), ".env").write_text("LOG_FORMAT=json\nMETRICS_PORT=9999\n")
+    settings = load_settings()
+    assert settings.log_format is LogFormat.JSON
+    assert settings.metrics_port == 9999
