@@ -35,14 +35,34 @@ class Health:
         with self._lock:
             self._stopped = True
 
-    def is_alive(self) -> bool:
+    def liveness_problem(self) -> str | None:
+        """Why the worker loop is not alive, for the probe's body; None while it is."""
         with self._lock:
-            if self._stopped or self._last_beat is None:
-                return False
-            return time.monotonic() - self._last_beat <= self._liveness_window_s
+            if self._stopped:
+                return "worker stopped"
+            if self._last_beat is None:
+                return "worker loop not started"
+            silent_s = time.monotonic() - self._last_beat
+            if silent_s > self._liveness_window_s:
+                return f"worker loop silent for {silent_s:.0f}s"
+            return None
+
+    def readiness_problem(self) -> str | None:
+        """Why the worker should get no traffic, for the probe's body; None when ready."""
+        with self._lock:
+            if self._stopped:
+                return "worker stopped"
+            if self._engine_down:
+                return "engine unreachable"
+            if self._last_engine_ok is None:
+                return "engine has not answered yet"
+            silent_s = time.monotonic() - self._last_engine_ok
+            if silent_s > self._readiness_window_s:
+                return f"no answer from the engine for {silent_s:.0f}s"
+            return None
+
+    def is_alive(self) -> bool:
+        return self.liveness_problem() is None
 
     def is_ready(self) -> bool:
-        with self._lock:
-            if self._stopped or self._engine_down or self._last_engine_ok is None:
-                return False
-            return time.monotonic() - self._last_engine_ok <= self._readiness_window_s
+        return self.readiness_problem() is None
