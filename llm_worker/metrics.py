@@ -54,3 +54,10 @@ ENGINE_ERRORS = Counter(
 LOCK_EXTENSIONS = Counter(
     "llm_worker_lock_extensions", "Locks extended for tasks still running.", ["topic"]
 )
+# Not in the contract's list: readiness as a metric, so alerts and the dashboard see an engine
+# outage per worker (the probe itself is only seen by Kubernetes). Bound to the process's
+# Health by ObservabilityServer.
+WORKER_READY = Gauge(
+    "llm_worker_ready",
+    "1 while /readyz answers 200 (the engine answered recently), else 0.",
+)

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY, make_wsgi_app
 from prometheus_client.registry import Collector
 
 from llm_worker.logs import get_logger
+from llm_worker.metrics import WORKER_READY
 from llm_worker.observability.health import Health
 
 _log = get_logger(__name__)
@@ -117,6 +118,7 @@ class ObservabilityServer:
         host: str = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the container
     ) -> None:
         self._requested_port = port
+        self._health = health
         self._host = host
         self._app = _App(health, registry)
         self._server: _ThreadingWSGIServer | None = None
@@ -152,6 +154,8 @@ class ObservabilityServer:
                 f"(METRICS_PORT): {exc.strerror or exc}",
             ) from exc
         self._server = server
+        health = self._health
+        WORKER_READY.set_function(lambda: 1.0 if health.is_ready() else 0.0)
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.2},

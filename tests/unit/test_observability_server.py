@@ -28,6 +28,7 @@ CONTRACT_FAMILIES = {
     "llm_worker_guardrail_overrides": "counter",
     "camunda_external_tasks_pending": "gauge",
     "llm_worker_engine_errors": "counter",
+    "llm_worker_ready": "gauge",
 }
 
 
@@ -159,3 +160,18 @@ def test_port_in_use_names_the_setting(health: Health) -> None:
         srv = ObservabilityServer(busy, health, host="127.0.0.1")
         with pytest.raises(OSError, match="METRICS_PORT"):
             srv.start()
+
+
+def test_ready_gauge_follows_readiness(server: ObservabilityServer, health: Health) -> None:
+    def ready_sample() -> float:
+        _, _, body = get(server.url + "/metrics")
+        for family in text_string_to_metric_families(body.decode()):
+            if family.name == "llm_worker_ready":
+                return float(family.samples[0].value)
+        raise AssertionError("llm_worker_ready not exported")
+
+    assert ready_sample() == 0
+    health.engine_ok()
+    assert ready_sample() == 1
+    health.engine_failed()
+    assert ready_sample() == 0
