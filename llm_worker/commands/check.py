@@ -1,0 +1,61 @@
+"""`llm-worker check`: validate the settings and ping the engine (and the LLM if configured)."""
+
+from __future__ import annotations
+
+import argparse
+
+from llm_worker.commands import UserError
+from llm_worker.config import Settings, load_settings
+from llm_worker.observability.health import Health
+from llm_worker.runtime.engine import EngineClient, EngineError
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print(
+        f"settings: ok (topics {', '.join(settings.worker_topics)}, "
+        f"concurrency {settings.worker_concurrency}, strategy {settings.strategy.value})"
+    )
+    print(f"engine: {_check_engine(settings)}")
+    llm = _check_llm(settings)
+    if llm:
+        print(f"llm: {llm}")
+    return 0
+
+
+def _check_engine(settings: Settings) -> str:
+    client = EngineClient.from_settings(settings, Health(60.0, 60.0))
+    try:
+        version = client.version()
+        backlog = {topic: client.count(topic) for topic in settings.worker_topics}
+    except EngineError as exc:
+        raise UserError(f"engine at {settings.engine_url} does not answer ({exc})") from None
+    finally:
+        client.close()
+    waiting = ", ".join(f"{topic} {n}" for topic, n in backlog.items())
+    return f"ok, Camunda {version} at {settings.engine_url} (waiting tasks: {waiting})"
+
+
+def _check_llm(settings: Settings) -> str | None:
+    if settings.openai_api_key is None or not settings.openai_api_key.get_secret_value():
+        return None
+    import openai
+
+    client = openai.OpenAI(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
+        timeout=min(settings.llm_timeout_s, 10.0),
+        max_retries=0,
+    )
+    where = str(settings.openai_base_url or "https://api.openai.com/v1")
+    try:
+        models = [model.id for model in client.models.list()]
+    except openai.AuthenticationError:
+        raise UserError(f"LLM at {where} refused the key (OPENAI_API_KEY)") from None
+    except openai.APIError as exc:
+        raise UserError(f"LLM at {where} does not answer ({type(exc).__name__})") from None
+    finally:
+        client.close()
+    if models and settings.openai_model not in models:
+        raise UserError(f"LLM at {where} does not offer OPENAI_MODEL={settings.openai_model}")
+    return f"ok, {settings.openai_model} at {where}"

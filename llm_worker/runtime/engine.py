@@ -1,0 +1,335 @@
+"""The engine REST client: the camunda library's ExternalTaskClient on one pooled session, with
+variable maxTasks, extendLock, unlock, count, an abortable long poll, and health/metrics reporting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import requests
+from camunda.client.external_task_client import ExternalTaskClient
+from camunda.utils.response_utils import raise_exception_if_not_ok
+from camunda.variables.variables import Variables
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from llm_worker.config import Settings
+from llm_worker.metrics import ENGINE_ERRORS
+from llm_worker.observability.health import Health
+
+T = TypeVar("T")
+
+# Seconds the HTTP read timeout of a long poll exceeds the engine's asyncResponseTimeout.
+_LONG_POLL_MARGIN_S = 10.0
+_CONNECT_TIMEOUT_S = 5.0
+
+
+class EngineError(Exception):
+    """A request to the engine failed: no answer (status None) or an error status."""
+
+    def __init__(self, operation: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{operation}: {message}")
+        self.operation = operation
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the engine did not answer, or answered with a server error."""
+        return self.status is None or self.status >= 500 or self.status == 429
+
+    @property
+    def task_gone(self) -> bool:
+        """The task was completed or cancelled elsewhere, or our lock was taken over."""
+        return self.status in (400, 404)
+
+
+class FetchAbortedError(Exception):
+    """The long poll was interrupted on purpose (shutdown)."""
+
+
+class _AbortableAdapter(HTTPAdapter):
+    """An adapter that remembers its sockets, so a blocked long poll can be cut from outside."""
+
+    def __init__(self) -> None:
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        super().__init__(pool_connections=1, pool_maxsize=1)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        sockets, lock = self._sockets, self._lock
+
+        class Tracked(HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                with lock:
+                    sockets.add(self.sock)
+
+        class TrackedTLS(HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                with lock:
+                    sockets.add(self.sock)
+
+        class Pool(HTTPConnectionPool):
+            ConnectionCls = Tracked
+
+        class TLSPool(HTTPSConnectionPool):
+            ConnectionCls = TrackedTLS
+
+        self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+
+    def abort(self) -> None:
+        with self._lock:
+            sockets, self._sockets = list(self._sockets), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+        self.close()
+
+
+class EngineClient(ExternalTaskClient):  # type: ignore[misc]
+    """ExternalTaskClient whose calls share one connection pool and report to Health."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        worker_id: str,
+        health: Health,
+        lock_duration_ms: int,
+        async_response_timeout_ms: int,
+        pool_size: int = 10,
+        username: str | None = None,
+        password: str | None = None,
+        http_timeout_s: float = 30.0,
+    ) -> None:
+        config: dict[str, Any] = {
+            "lockDuration": lock_duration_ms,
+            "asyncResponseTimeout": async_response_timeout_ms,
+            "httpTimeoutMillis": int(http_timeout_s * 1000),
+            "timeoutDeltaMillis": int(_LONG_POLL_MARGIN_S * 1000),
+            "includeExtensionProperties": False,
+            "deserializeValues": True,
+        }
+        if username:
+            config["auth_basic"] = {"username": username, "password": password or ""}
+        super().__init__(worker_id, base_url.rstrip("/"), config)
+        self.base_url = base_url.rstrip("/")
+        self._health = health
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._fetch_lock = threading.Lock()
+        self._fetch_adapter: _AbortableAdapter | None = None
+        self._fetch_session: requests.Session | None = None
+        self._aborted = False
+        self._headers: dict[str, str] = self._get_headers()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, health: Health) -> EngineClient:
+        password = (
+            settings.camunda_password.get_secret_value() if settings.camunda_password else None
+        )
+        return cls(
+            base_url=settings.engine_url,
+            worker_id=settings.worker_id,
+            health=health,
+            lock_duration_ms=settings.lock_duration_ms,
+            async_response_timeout_ms=settings.async_response_timeout_ms,
+            # completions of every slot, lock extensions and the backlog count at once
+            pool_size=settings.worker_concurrency + 4,
+            username=settings.camunda_username,
+            password=password,
+        )
+
+    # ------------------------------------------------------------------ external tasks
+
+    def fetch_and_lock(
+        self,
+        topic_names: Sequence[str],
+        max_tasks: int,
+        variables: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Lock up to max_tasks tasks, waiting up to asyncResponseTimeout for the first one."""
+        body = {
+            "workerId": str(self.worker_id),
+            "maxTasks": max_tasks,
+            "topics": self._get_topics(
+                list(topic_names), None, list(variables) if variables else None
+            ),
+            "asyncResponseTimeout": self.config["asyncResponseTimeout"],
+            "usePriority": self.config["usePriority"],
+            "sorting": self.config["sorting"],
+        }
+        read_timeout = self.config["asyncResponseTimeout"] / 1000 + _LONG_POLL_MARGIN_S
+        session = self._fetch_session_for_call()
+        try:
+            response = self._call(
+                "fetch_and_lock",
+                lambda: session.post(
+                    self.get_fetch_and_lock_url(),
+                    headers=self._headers,
+                    json=body,
+                    timeout=(_CONNECT_TIMEOUT_S, read_timeout),
+                ),
+            )
+        except EngineError:
+            if self._aborted:
+                raise FetchAbortedError from None
+            raise
+        tasks: list[dict[str, Any]] = response.json()
+        return tasks
+
+    def complete(
+        self,
+        task_id: str,
+        global_variables: Mapping[str, Any],
+        local_variables: Mapping[str, Any] | None = None,
+    ) -> bool:
+        body = {
+            "workerId": self.worker_id,
+            "variables": Variables.format(dict(global_variables)),
+            "localVariables": Variables.format(dict(local_variables or {})),
+        }
+        self._post("complete", self.get_task_complete_url(task_id), body)
+        return True
+
+    def failure(
+        self,
+        task_id: str,
+        error_message: str,
+        error_details: str | None,
+        retries: int,
+        retry_timeout: int,
+    ) -> bool:
+        body: dict[str, Any] = {
+            "workerId": self.worker_id,
+            "errorMessage": error_message,
+            "retries": retries,
+            "retryTimeout": retry_timeout,
+        }
+        if error_details:
+            body["errorDetails"] = error_details
+        self._post("failure", self.get_task_failure_url(task_id), body)
+        return True
+
+    def bpmn_failure(
+        self,
+        task_id: str,
+        error_code: str,
+        error_message: str,
+        variables: Mapping[str, Any] | None = None,
+    ) -> bool:
+        body = {
+            "workerId": self.worker_id,
+            "errorCode": error_code,
+            "errorMessage": error_message,
+            "variables": Variables.format(dict(variables or {})),
+        }
+        self._post("bpmn_error", self.get_task_bpmn_error_url(task_id), body)
+        return True
+
+    def extend_lock(self, task_id: str, new_duration_ms: int) -> None:
+        body = {"workerId": self.worker_id, "newDuration": new_duration_ms}
+        self._post("extend_lock", f"{self.external_task_base_url}/{task_id}/extendLock", body)
+
+    def unlock(self, task_id: str) -> None:
+        self._post("unlock", f"{self.external_task_base_url}/{task_id}/unlock", None)
+
+    def count(self, topic: str) -> int:
+        """Unlocked tasks with retries left waiting on the topic (the autoscaling signal)."""
+        params = {"topicName": topic, "notLocked": "true", "withRetriesLeft": "true"}
+        response = self._call(
+            "count",
+            lambda: self._session.get(
+                f"{self.external_task_base_url}/count",
+                headers=self._headers,
+                params=params,
+                timeout=self.http_timeout_seconds,
+            ),
+        )
+        return int(response.json()["count"])
+
+    def version(self) -> str:
+        """The engine's version (GET /version): a cheap ping."""
+        response = self._call(
+            "version",
+            lambda: self._session.get(
+                f"{self.base_url}/version", headers=self._headers, timeout=self.http_timeout_seconds
+            ),
+        )
+        return str(response.json().get("version", "unknown"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def abort_fetch(self) -> None:
+        """Cut a long poll in progress and refuse further fetches (shutdown)."""
+        with self._fetch_lock:
+            self._aborted = True
+            adapter = self._fetch_adapter
+        if adapter is not None:
+            adapter.abort()
+
+    def close(self) -> None:
+        self.abort_fetch()
+        self._session.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _fetch_session_for_call(self) -> requests.Session:
+        with self._fetch_lock:
+            if self._aborted:
+                raise FetchAbortedError
+            if self._fetch_session is None:
+                # A session of its own: aborting the long poll must not cut completions.
+                self._fetch_adapter = _AbortableAdapter()
+                self._fetch_session = requests.Session()
+                self._fetch_session.mount("http://", self._fetch_adapter)
+                self._fetch_session.mount("https://", self._fetch_adapter)
+            return self._fetch_session
+
+    def _post(self, operation: str, url: str, body: Mapping[str, Any] | None) -> None:
+        self._call(
+            operation,
+            lambda: self._session.post(
+                url, headers=self._headers, json=body, timeout=self.http_timeout_seconds
+            ),
+        )
+
+    def _call(self, operation: str, send: Callable[[], requests.Response]) -> requests.Response:
+        try:
+            response = send()
+        except requests.RequestException as exc:
+            self._failed(operation)
+            raise EngineError(operation, _describe(exc)) from None
+        try:
+            raise_exception_if_not_ok(response)
+        except Exception as exc:  # the library raises a bare Exception with the engine's message
+            if response.status_code >= 500 or response.status_code == 429:
+                self._failed(operation)
+            else:
+                ENGINE_ERRORS.labels(operation=operation).inc()
+                self._health.engine_ok()
+            raise EngineError(operation, str(exc), response.status_code) from None
+        self._health.engine_ok()
+        return response
+
+    def _failed(self, operation: str) -> None:
+        ENGINE_ERRORS.labels(operation=operation).inc()
+        self._health.engine_failed()
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """A short reason without the URL's credentials or a traceback."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed" if "refused" not in str(exc).lower() else "connection refused"
+    return type(exc).__name__
