@@ -1,0 +1,1 @@
+"""The refund decision domain: input reading, fare-text reading, policy, guardrails, audit."""

@@ -1,0 +1,202 @@
+"""Decides one refund case: input checks, policy steps 1-3, then the text (rules and/or LLM)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from llm_worker.config import DecisionStrategy
+from llm_worker.refund.guardrails import check_answer
+from llm_worker.refund.inputs import CaseProblems, Variable, read_case
+from llm_worker.refund.models import (
+    MAX_REASONING_CHARS,
+    Decision,
+    LlmAnswer,
+    RefundCase,
+    Source,
+    Usage,
+    Verdict,
+)
+from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
+from llm_worker.refund.text import read_fare_rules
+
+RULES_PROVIDER = "rules"
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The LLM's answer to one case and what asking cost."""
+
+    answer: LlmAnswer
+    usage: Usage = field(default_factory=Usage)
+
+
+class AdviceError(Exception):
+    """The LLM gave no usable answer; `message` is safe to show (no secrets, no prompt)."""
+
+    def __init__(self, kind: str, message: str, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.usage = usage or Usage()
+
+
+class Advisor(Protocol):
+    """Something that reads a case's fare rules with an LLM (llm_worker.llm implements it)."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def prompt_version(self) -> str: ...
+
+    def advise(self, case: RefundCase, deadline: float) -> Advice:
+        """Answer before `deadline` (time.monotonic()) or raise AdviceError."""
+        ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Decider:
+    """The whole decision for one case; strategy as CONTRACT.md section 6 describes it."""
+
+    def __init__(
+        self,
+        *,
+        strategy: DecisionStrategy,
+        threshold: Decimal,
+        advisor: Advisor | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        if strategy is not DecisionStrategy.RULES and advisor is None:
+            raise ValueError(f"strategy {strategy.value} needs an LLM advisor")
+        self.strategy = strategy
+        self.threshold = threshold
+        self.advisor = advisor
+        self.clock = clock
+
+    def decide(self, variables: Mapping[str, Variable], deadline: float) -> Verdict:
+        read = read_case(variables, self.clock())
+        if isinstance(read, CaseProblems):
+            return Verdict(
+                booking_id=read.booking_id,
+                decision=Decision.MANUAL,
+                source=Source.RULES,
+                reasoning=_clip(
+                    "The case cannot be decided automatically: " + "; ".join(read.problems) + "."
+                ),
+                provider=RULES_PROVIDER,
+                fare_rules_sha256=_sha256(read.fare_rules),
+            )
+        case = read
+        facts = decide_by_facts(case, self.threshold)
+        if facts is not None:
+            return self._from_rules(case, facts)
+        reading = read_fare_rules(case.fare_rules)
+        rules = decide_by_text(case, reading)
+        ask = self.advisor is not None and (
+            self.strategy is DecisionStrategy.LLM
+            or (self.strategy is DecisionStrategy.HYBRID and not rules.sure)
+        )
+        if not ask or self.advisor is None:
+            return self._from_rules(case, rules)
+        return self._from_llm(case, rules, reading.injection, self.advisor, deadline)
+
+    def _from_rules(self, case: RefundCase, rules: RuleResult) -> Verdict:
+        return Verdict(
+            booking_id=case.booking_id,
+            decision=rules.decision,
+            source=Source.RULES,
+            reasoning=_clip(rules.reasoning),
+            provider=RULES_PROVIDER,
+            penalty=rules.penalty if rules.decision is Decision.WITH_PENALTY else None,
+            refund=_refund(case, rules.decision, rules.penalty),
+            currency=case.currency,
+            fare_rules_sha256=_sha256(case.fare_rules),
+        )
+
+    def _from_llm(
+        self,
+        case: RefundCase,
+        rules: RuleResult,
+        injection: str | None,
+        advisor: Advisor,
+        deadline: float,
+    ) -> Verdict:
+        base = Verdict(
+            booking_id=case.booking_id,
+            decision=Decision.MANUAL,
+            source=Source.FALLBACK,
+            reasoning="",
+            provider=advisor.provider,
+            model=advisor.model,
+            prompt_version=advisor.prompt_version,
+            currency=case.currency,
+            fare_rules_sha256=_sha256(case.fare_rules),
+        )
+        try:
+            advice = advisor.advise(case, deadline)
+        except AdviceError as failed:
+            return replace(
+                base,
+                reasoning=_clip(
+                    f"The LLM could not be used ({failed.message}), so an operator decides. "
+                    f"Rules: {rules.reasoning}"
+                ),
+                error=_clip(failed.message),
+                usage=failed.usage,
+            )
+        answer = advice.answer
+        checked = check_answer(answer, case, rules, injection)
+        said = f'The LLM answered {answer.decision[:20]}: "{_one_line(answer.reasoning)}"'
+        if checked.guardrail is not None:
+            return replace(
+                base,
+                reasoning=_clip(
+                    f"Guardrail {checked.guardrail.value}: {checked.why}. "
+                    f"{said} An operator decides."
+                ),
+                guardrail=checked.guardrail.value,
+                usage=advice.usage,
+            )
+        rule = _one_line(answer.rule_text)
+        relied = f' (rule relied on: "{rule[:200]}")' if rule else ""
+        return replace(
+            base,
+            decision=checked.decision,
+            source=Source.LLM,
+            reasoning=_clip(f"{_one_line(answer.reasoning)}{relied}"),
+            penalty=checked.penalty,
+            refund=_refund(case, checked.decision, checked.penalty),
+            usage=advice.usage,
+        )
+
+
+def _refund(case: RefundCase, decision: Decision, penalty: Decimal | None) -> Decimal | None:
+    if case.ticket_price is None or decision is Decision.MANUAL:
+        return None
+    if decision is Decision.ALLOWED:
+        return case.ticket_price
+    return max(Decimal(0), case.ticket_price - (penalty or Decimal(0)))
+
+
+def _sha256(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _clip(text: str) -> str:
+    text = _one_line(text)
+    return text if len(text) <= MAX_REASONING_CHARS else text[: MAX_REASONING_CHARS - 3] + "..."

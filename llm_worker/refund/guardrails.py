@@ -1,0 +1,142 @@
+"""Guardrails on every LLM answer: what the model may say, checked against the facts and text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+
+from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
+from llm_worker.refund.policy import RuleResult
+
+_CENT = Decimal("0.01")
+_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
+
+
+class Guardrail(StrEnum):
+    """Why an LLM answer was overridden (the `reason` label of GUARDRAIL_OVERRIDES)."""
+
+    INVALID_DECISION = "invalid_decision"
+    PROMPT_INJECTION = "prompt_injection"
+    CONTRADICTS_POLICY = "contradicts_policy"
+    CONTRADICTS_RULES = "contradicts_rules"
+    PENALTY_MISSING = "penalty_missing"
+    PENALTY_NEGATIVE = "penalty_negative"
+    PENALTY_ABOVE_PRICE = "penalty_above_price"
+    PENALTY_CURRENCY = "penalty_currency"
+    PENALTY_NOT_IN_RULES = "penalty_not_in_rules"
+    PENALTY_MISMATCH = "penalty_mismatch"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An LLM answer after the guardrails: accepted with the worker's own penalty, or overridden."""
+
+    decision: Decision
+    penalty: Decimal | None = None
+    guardrail: Guardrail | None = None
+    why: str | None = None
+
+
+def check_answer(
+    answer: LlmAnswer, case: RefundCase, rules: RuleResult, injection: str | None
+) -> Checked:
+    """Accept the answer, or say which guardrail overrides it to MANUAL and why."""
+    try:
+        decision = Decision(answer.decision.strip().upper())
+    except ValueError:
+        return _override(
+            Guardrail.INVALID_DECISION, f"the answer {answer.decision[:40]!r} is not a decision"
+        )
+    if decision is Decision.MANUAL:
+        return Checked(Decision.MANUAL)
+    if injection is not None:
+        return _override(
+            Guardrail.PROMPT_INJECTION,
+            "the fare rules contain instructions addressed to the decision system",
+        )
+    if decision is Decision.ALLOWED:
+        if case.after_departure:
+            return _override(
+                Guardrail.CONTRADICTS_POLICY,
+                "a full refund after departure or a no-show is never automatic (policy step 4)",
+            )
+        if rules.blocks_allowed:
+            return _override(
+                Guardrail.CONTRADICTS_RULES, f"the rules plainly show otherwise: {rules.reasoning}"
+            )
+        if rules.sure and rules.decision is not Decision.ALLOWED:
+            return _override(Guardrail.CONTRADICTS_RULES, rules.reasoning)
+        return Checked(Decision.ALLOWED)
+    return _check_penalty(answer, case, rules)
+
+
+def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Checked:
+    amount, percent = answer.penalty_amount, answer.penalty_percent
+    if amount is None and percent is None:
+        return _override(Guardrail.PENALTY_MISSING, "WITH_PENALTY was answered without a fee")
+    if (amount is not None and amount < 0) or (percent is not None and percent < 0):
+        return _override(Guardrail.PENALTY_NEGATIVE, "the fee given is negative")
+    if percent is not None and amount is None:
+        if percent > 100:
+            return _override(Guardrail.PENALTY_ABOVE_PRICE, "the fee is more than 100% of the fare")
+        if case.ticket_price is None:
+            return _override(
+                Guardrail.PENALTY_MISSING, "a percentage fee needs the ticket price, not given"
+            )
+        penalty = (case.ticket_price * _decimal(percent) / 100).quantize(_CENT, ROUND_HALF_UP)
+        stated = _decimal(percent)
+    else:
+        assert amount is not None
+        currency = (answer.penalty_currency or case.currency or "").strip().upper()
+        if case.currency is None or currency != case.currency:
+            return _override(
+                Guardrail.PENALTY_CURRENCY,
+                f"the fee is in {currency or 'no currency'}, the ticket in "
+                f"{case.currency or 'an unknown currency'}",
+            )
+        penalty = _decimal(amount).quantize(_CENT, ROUND_HALF_UP)
+        stated = _decimal(amount)
+    if case.ticket_price is not None and penalty > case.ticket_price:
+        return _override(
+            Guardrail.PENALTY_ABOVE_PRICE,
+            f"the fee {penalty} is above the ticket price {case.ticket_price}",
+        )
+    if rules.sure:
+        if rules.decision is not Decision.WITH_PENALTY:
+            return _override(Guardrail.CONTRADICTS_RULES, rules.reasoning)
+        if rules.penalty != penalty:
+            return _override(
+                Guardrail.PENALTY_MISMATCH,
+                f"the fee {penalty} differs from the {rules.penalty} the fare rules state",
+            )
+    elif stated not in numbers_in(case.fare_rules or ""):
+        return _override(
+            Guardrail.PENALTY_NOT_IN_RULES, f"the fee {stated} does not appear in the fare rules"
+        )
+    return Checked(Decision.WITH_PENALTY, penalty=penalty)
+
+
+def numbers_in(text: str) -> set[Decimal]:
+    """Every number written in the text, in the usual notations (1,250.00; 150,00; 150)."""
+    found: set[Decimal] = set()
+    for raw in _NUMBER.findall(text):
+        if re.fullmatch(r"\d+,\d{1,2}", raw):
+            candidates = [raw.replace(",", "."), raw.replace(",", "")]
+        else:
+            candidates = [raw.replace(",", "")]
+        for candidate in candidates:
+            try:
+                found.add(Decimal(candidate).normalize())
+            except InvalidOperation:
+                continue
+    return found
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(str(value)).normalize()
+
+
+def _override(guardrail: Guardrail, why: str) -> Checked:
+    return Checked(Decision.MANUAL, guardrail=guardrail, why=why)

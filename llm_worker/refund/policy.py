@@ -1,0 +1,313 @@
+"""The decision policy of CONTRACT.md section 2, steps 1 to 8, in order, as plain Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from llm_worker.refund.models import Decision, RefundCase
+from llm_worker.refund.text import Kind, Reading, Scope, Statement
+
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """What the rules concluded, and whether they are sure of it.
+
+    `sure` is False only where the text was not understood (nothing recognised, another
+    language, nothing that applies to this timing): there the LLM may read it. `blocks_allowed`
+    says the text and facts plainly rule out a full refund (a fee, a non-refundable fare,
+    after departure, ...), which the guardrails hold the LLM to.
+    """
+
+    decision: Decision
+    step: int
+    reasoning: str
+    sure: bool = True
+    penalty: Decimal | None = None
+    rule_text: str | None = None
+    blocks_allowed: bool = False
+
+
+def decide_by_facts(case: RefundCase, threshold: Decimal) -> RuleResult | None:
+    """Steps 1 to 3: decided from the facts alone, in every strategy."""
+    if case.involuntary:
+        why = (
+            "the flight was cancelled"
+            if case.flight_status.value == "CANCELLED"
+            else f"the refund reason is {case.refund_reason.value}"
+        )
+        return RuleResult(
+            Decision.ALLOWED,
+            1,
+            f"Involuntary refund: {why}, so the full fare is refunded whatever the fare rules say.",
+        )
+    if (
+        case.purchase_date is not None
+        and case.departure_date is not None
+        and case.request_date_given
+        and timedelta(0) <= case.request_date - case.purchase_date <= timedelta(hours=24)
+        and case.departure_date - case.purchase_date >= timedelta(days=7)
+    ):
+        return RuleResult(
+            Decision.ALLOWED,
+            2,
+            "24-hour rule: the refund was asked within 24 hours of purchase and departure is "
+            "at least 7 days after purchase, so the full fare is refunded.",
+        )
+    if case.passenger_count is not None and case.passenger_count >= 10:
+        return RuleResult(
+            Decision.MANUAL,
+            3,
+            f"Group booking of {case.passenger_count} passengers: group refunds are reviewed "
+            "by an operator.",
+            blocks_allowed=True,
+        )
+    if case.ticket_price is not None and case.ticket_price > threshold:
+        return RuleResult(
+            Decision.MANUAL,
+            3,
+            f"Ticket price {_money(case.ticket_price, case.currency)} is above the manual-review "
+            f"threshold of {_money(threshold, case.currency)}.",
+            blocks_allowed=True,
+        )
+    if case.fare_rules is None or not case.fare_rules.strip():
+        return RuleResult(
+            Decision.MANUAL,
+            3,
+            "No fare rules were given, so the refund conditions cannot be checked.",
+            blocks_allowed=True,
+        )
+    return None
+
+
+def decide_by_text(case: RefundCase, reading: Reading) -> RuleResult:
+    """Steps 4 to 8 from the fare-rule text as the reader understood it."""
+    if reading.injection is not None:
+        return RuleResult(
+            Decision.MANUAL,
+            8,
+            "The fare rules contain text addressed to the decision system "
+            f'("{reading.injection[:60]}"); tampered rules are reviewed by an operator.',
+            blocks_allowed=True,
+        )
+    if reading.foreign:
+        return RuleResult(
+            Decision.MANUAL,
+            8,
+            "The fare rules are not in English and the rules engine cannot read them.",
+            sure=False,
+        )
+    if not reading.statements:
+        return RuleResult(
+            Decision.MANUAL,
+            8,
+            "No refund, fee or non-refundable statement was recognised in the fare rules.",
+            sure=False,
+        )
+    if case.after_departure:
+        return _after_departure(case, reading.statements)
+    return _before_departure(case, reading.statements)
+
+
+def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> RuleResult:
+    """Step 4: only a no-show or after-departure fee stated in the rules allows a refund."""
+    what = "no-show" if case.no_show else "after departure"
+    order = (
+        (Scope.NO_SHOW, Scope.AFTER_DEPARTURE, Scope.ANY_TIME)
+        if case.no_show
+        else (Scope.AFTER_DEPARTURE, Scope.NO_SHOW, Scope.ANY_TIME)
+    )
+    for scope in order:
+        group = [s for s in statements if s.scope is scope]
+        if not group:
+            continue
+        kinds = {s.kind for s in group}
+        if kinds == {Kind.FEE}:
+            return _fee_result(case, group, step=4, context=f"{what} fee")
+        if kinds == {Kind.NON_REFUNDABLE}:
+            return RuleResult(
+                Decision.MANUAL, 4,
+                f"Refund asked {what}, and the fare rules forbid it: \"{_quote(group[0])}\".",
+                rule_text=group[0].text, blocks_allowed=True,
+            )  # fmt: skip
+        if kinds == {Kind.FREE}:
+            return RuleResult(
+                Decision.MANUAL, 4,
+                f"Refund asked {what}; the rules state no {what} fee (\"{_quote(group[0])}\"), "
+                "so an operator confirms.",
+                rule_text=group[0].text, blocks_allowed=True,
+            )  # fmt: skip
+        return _contradiction(group, 4)
+    general_nonref = [s for s in statements if s.kind is Kind.NON_REFUNDABLE]
+    if general_nonref:
+        return RuleResult(
+            Decision.MANUAL, 4,
+            f"Refund asked {what} on a fare the rules call non-refundable "
+            f"(\"{_quote(general_nonref[0])}\").",
+            rule_text=general_nonref[0].text, blocks_allowed=True,
+        )  # fmt: skip
+    return RuleResult(
+        Decision.MANUAL,
+        4,
+        f"Refund asked {what}, and the fare rules state no {what} fee.",
+        blocks_allowed=True,
+    )
+
+
+def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> RuleResult:
+    """Steps 5 to 8 for a refund asked before departure."""
+    hours = case.hours_before_departure
+    candidates = [
+        s
+        for s in statements
+        if s.scope in (Scope.UNSPECIFIED, Scope.ANY_TIME, Scope.BEFORE_DEPARTURE)
+    ]
+    timed = [s for s in candidates if s.window is not None]
+    if timed and hours is None:
+        return RuleResult(
+            Decision.MANUAL, 8,
+            "The fee depends on how long before departure the refund is asked, and the "
+            "departure date is not known.",
+            rule_text=timed[0].text, blocks_allowed=True,
+        )  # fmt: skip
+    in_window = [s for s in timed if hours is not None and s.window and s.window.contains(hours)]
+    if timed and not in_window:
+        untimed = [s for s in candidates if s.window is None]
+        if not untimed:
+            return RuleResult(
+                Decision.MANUAL, 8,
+                "The fare rules set conditions by time before departure, and none covers a "
+                f"request {hours:.0f} hours before departure.",
+                blocks_allowed=True, sure=False,
+            )  # fmt: skip
+    # The most specific statements win: a timing window over "before departure" over general.
+    group = in_window or [s for s in candidates if s.scope is Scope.BEFORE_DEPARTURE]
+    group = group or [s for s in candidates if s.window is None]
+    if not group:
+        return RuleResult(
+            Decision.MANUAL,
+            8,
+            "The fare rules say nothing that applies to a refund before departure.",
+            sure=False,
+        )
+    kinds = {s.kind for s in group}
+    if kinds == {Kind.FREE}:
+        return RuleResult(
+            Decision.ALLOWED,
+            5,
+            f'The fare rules allow a refund without charge: "{_quote(group[0])}".',
+            rule_text=group[0].text,
+        )
+    if kinds == {Kind.FEE}:
+        return _fee_result(case, group, step=6, context="cancellation fee")
+    if kinds == {Kind.NON_REFUNDABLE}:
+        return RuleResult(
+            Decision.MANUAL,
+            7,
+            f'The fare is non-refundable ("{_quote(group[0])}"); an operator decides on a '
+            "waiver or a tax-only refund.",
+            rule_text=group[0].text,
+            blocks_allowed=True,
+        )
+    return _contradiction(group, 8)
+
+
+def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: str) -> RuleResult:
+    """Step 6 (or 4): one fee, in the ticket's currency and not above its price."""
+    options: set[Decimal] = set()
+    foreign: list[str] = []
+    missing_price = False
+    for fee in fees:
+        amount, problem = _fee_amount(case, fee)
+        if amount is not None:
+            options.add(amount)
+        elif problem == "price":
+            missing_price = True
+        elif problem:
+            foreign.append(problem)
+    if len(options) > 1:
+        listed = ", ".join(_money(o, case.currency) for o in sorted(options))
+        return RuleResult(
+            Decision.MANUAL, 8,
+            f"The fare rules state different {context}s that could apply ({listed}).",
+            rule_text=fees[0].text, blocks_allowed=True,
+        )  # fmt: skip
+    if not options:
+        if missing_price:
+            why = "a percentage of the fare, and the ticket price is not known"
+        elif case.currency is None:
+            why = "in a currency, and the ticket's currency is not known"
+        else:
+            why = f"in {', '.join(sorted(set(foreign)))}, not in {case.currency}"
+        return RuleResult(
+            Decision.MANUAL, step,
+            f"The {context} is {why} (\"{_quote(fees[0])}\").",
+            rule_text=fees[0].text, blocks_allowed=True,
+        )  # fmt: skip
+    penalty = options.pop()
+    if case.ticket_price is not None and penalty > case.ticket_price:
+        return RuleResult(
+            Decision.MANUAL, step,
+            f"The {context} {_money(penalty, case.currency)} is above the ticket price "
+            f"{_money(case.ticket_price, case.currency)}.",
+            rule_text=fees[0].text, blocks_allowed=True,
+        )  # fmt: skip
+    return RuleResult(
+        Decision.WITH_PENALTY, step,
+        f"The fare rules allow a refund for a {context} of {_money(penalty, case.currency)}: "
+        f"\"{_quote(fees[0])}\".",
+        penalty=penalty, rule_text=fees[0].text, blocks_allowed=True,
+    )  # fmt: skip
+
+
+def _fee_amount(case: RefundCase, fee: Statement) -> tuple[Decimal | None, str | None]:
+    """The fee in the ticket's currency, or what stops it ("price" or the other currency)."""
+    first = _single_amount(case, fee)
+    if fee.alternative is None:
+        return first
+    second = _single_amount(case, fee.alternative)
+    if first[0] is not None and second[0] is not None and fee.pick is not None:
+        pick = max if fee.pick == "max" else min
+        return pick(first[0], second[0]), None
+    if first[0] is not None and second[0] is None and fee.pick is None:
+        return first  # the same fee quoted in two currencies: take the ticket's
+    if second[0] is not None and first[0] is None and fee.pick is None:
+        return second
+    if first[0] is not None and second[0] is not None and first[0] == second[0]:
+        return first
+    return None, first[1] or second[1] or "an unclear combination"
+
+
+def _single_amount(case: RefundCase, fee: Statement) -> tuple[Decimal | None, str | None]:
+    if fee.percent is not None:
+        if case.ticket_price is None:
+            return None, "price"
+        return (case.ticket_price * fee.percent / 100).quantize(_CENT, ROUND_HALF_UP), None
+    if fee.amount is None:
+        return None, "an unknown amount"
+    if case.currency is None or fee.currency != case.currency:
+        return None, fee.currency or "an unknown currency"
+    return fee.amount, None
+
+
+def _contradiction(group: list[Statement], step: int) -> RuleResult:
+    quoted = " / ".join(f'"{_quote(s)}"' for s in group[:3])
+    return RuleResult(
+        Decision.MANUAL,
+        step,
+        f"The fare rules contradict each other for this request: {quoted}.",
+        rule_text=group[0].text,
+        blocks_allowed=True,
+    )
+
+
+def _quote(statement: Statement) -> str:
+    text = " ".join(statement.text.split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _money(amount: Decimal, currency: str | None) -> str:
+    return f"{amount:.2f} {currency}" if currency else f"{amount:.2f}"
