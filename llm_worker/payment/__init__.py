@@ -1,0 +1,23 @@
+"""Refund payment: the gateway protocol, a simulated gateway for demos and an HTTP gateway."""
+
+from llm_worker.payment.gateway import (
+    PaymentDeclinedError,
+    PaymentGateway,
+    PaymentGatewayError,
+    PaymentReceipt,
+    RefundPayment,
+    idempotency_key,
+)
+from llm_worker.payment.http import HttpPaymentGateway
+from llm_worker.payment.simulated import SimulatedPaymentGateway
+
+__all__ = [
+    "HttpPaymentGateway",
+    "PaymentDeclinedError",
+    "PaymentGateway",
+    "PaymentGatewayError",
+    "PaymentReceipt",
+    "RefundPayment",
+    "SimulatedPaymentGateway",
+    "idempotency_key",
+]

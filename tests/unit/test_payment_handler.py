@@ -1,0 +1,166 @@
+"""The process-refund-payment handler: input checks, gateway outcomes, BPMN errors."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from llm_worker.config import PAYMENT_TOPIC, load_settings
+from llm_worker.handlers.payment import (
+    PAYMENT_API_ERROR,
+    PAYMENT_INVALID_REQUEST,
+    build_gateway,
+    make_payment_handler,
+)
+from llm_worker.payment import (
+    HttpPaymentGateway,
+    PaymentDeclinedError,
+    PaymentGatewayError,
+    PaymentReceipt,
+    RefundPayment,
+    SimulatedPaymentGateway,
+    idempotency_key,
+)
+from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
+
+
+def _task(instance: str | None = "pi-7", **variables: Any) -> Task:
+    typed = {
+        name: value if isinstance(value, TypedValue) else TypedValue(value)
+        for name, value in variables.items()
+    }
+    return Task(
+        id="task-1",
+        topic=PAYMENT_TOPIC,
+        worker_id="w1",
+        process_instance_id=instance,
+        business_key=None,
+        retries=None,
+        variables=typed,
+        deadline=time.monotonic() + 60,
+    )
+
+
+class RecordingGateway:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[RefundPayment] = []
+
+    def pay(self, payment: RefundPayment) -> PaymentReceipt:
+        self.calls.append(payment)
+        if self.error is not None:
+            raise self.error
+        return PaymentReceipt("PAY-42")
+
+
+GOOD = {"bookingId": "ABC123", "refundAmount": 180.0, "currency": "usd"}
+
+
+def test_pays_and_completes_with_status_and_id() -> None:
+    gateway = RecordingGateway()
+    outcome = make_payment_handler(load_settings(), gateway)(_task(**GOOD))
+    assert outcome == Complete({"paymentStatus": "SUCCESS", "paymentId": "PAY-42"})
+    (payment,) = gateway.calls
+    assert payment == RefundPayment("ABC123", Decimal(180), "USD", idempotency_key("pi-7"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(180, "180"), ("99.90", "99.9"), (0.1 + 0.2, "0.3"), (TypedValue(12.5, "Double"), "12.5")],
+)
+def test_accepts_every_numeric_form_of_the_amount(value: Any, expected: str) -> None:
+    gateway = RecordingGateway()
+    make_payment_handler(load_settings(), gateway)(_task(**{**GOOD, "refundAmount": value}))
+    assert str(gateway.calls[0].amount) == expected
+
+
+def test_gateway_error_becomes_the_retryable_bpmn_error() -> None:
+    gateway = RecordingGateway(PaymentGatewayError("payment gateway answered HTTP 503"))
+    outcome = make_payment_handler(load_settings(), gateway)(_task(**GOOD))
+    assert outcome == BpmnError(PAYMENT_API_ERROR, "payment gateway answered HTTP 503")
+
+
+def test_declined_payment_goes_to_an_operator() -> None:
+    gateway = RecordingGateway(PaymentDeclinedError("declined: HTTP 422"))
+    outcome = make_payment_handler(load_settings(), gateway)(_task(**GOOD))
+    assert outcome == BpmnError(PAYMENT_INVALID_REQUEST, "declined: HTTP 422")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"refundAmount": None}, "refundAmount is missing"),
+        ({"refundAmount": ""}, "refundAmount is missing"),
+        ({"refundAmount": -5}, "only a positive amount"),
+        ({"refundAmount": 0}, "only a positive amount"),
+        ({"refundAmount": "12,50"}, "refundAmount is not a number"),
+        ({"refundAmount": True}, "refundAmount is not a number"),
+        ({"refundAmount": float("nan")}, "not a finite number"),
+        ({"refundAmount": "1.23456"}, "more than 3 decimals"),
+        ({"refundAmount": 500, "ticketPrice": 400.0}, "above the ticket price 400"),
+        ({"currency": None}, "currency is missing"),
+        ({"currency": "US Dollar"}, "ISO 4217"),
+        ({"bookingId": None}, "bookingId is missing"),
+        ({"bookingId": "AB C; DROP"}, "bookingId"),
+    ],
+)
+def test_bad_input_is_a_clear_bpmn_error_and_pays_nothing(
+    changes: dict[str, Any], message: str
+) -> None:
+    gateway = RecordingGateway()
+    outcome = make_payment_handler(load_settings(), gateway)(_task(**{**GOOD, **changes}))
+    assert isinstance(outcome, BpmnError)
+    assert outcome.code == PAYMENT_INVALID_REQUEST
+    assert message in outcome.message
+    assert gateway.calls == []
+
+
+def test_unusable_ticket_price_does_not_block_the_payment() -> None:
+    gateway = RecordingGateway()
+    outcome = make_payment_handler(load_settings(), gateway)(
+        _task(**{**GOOD, "ticketPrice": "unknown"})
+    )
+    assert isinstance(outcome, Complete)
+
+
+def test_missing_process_instance_is_a_bug_not_a_bpmn_error() -> None:
+    with pytest.raises(ValueError, match="process instance"):
+        make_payment_handler(load_settings(), RecordingGateway())(_task(instance=None, **GOOD))
+
+
+def test_a_bug_in_the_gateway_escapes_as_an_exception() -> None:
+    handler = make_payment_handler(load_settings(), RecordingGateway(KeyError("boom")))
+    with pytest.raises(KeyError):
+        handler(_task(**GOOD))
+
+
+def test_retries_of_one_instance_pay_once_with_the_simulated_gateway() -> None:
+    draws = iter([0.0, 0.0, 0.9, 0.9])
+    gateway = SimulatedPaymentGateway(0.5, lambda: next(draws))
+    handler = make_payment_handler(load_settings(), gateway)
+    outcomes = [handler(_task(**GOOD)) for _ in range(4)]
+    assert [type(o).__name__ for o in outcomes] == [
+        "BpmnError",
+        "BpmnError",
+        "Complete",
+        "Complete",
+    ]
+    assert outcomes[2] == outcomes[3]
+    assert gateway.payments == 1
+
+
+def test_settings_choose_the_gateway() -> None:
+    assert isinstance(build_gateway(load_settings()), SimulatedPaymentGateway)
+    http = build_gateway(load_settings(payment_gateway_url="http://127.0.0.1:9/pay"))
+    assert isinstance(http, HttpPaymentGateway)
+
+
+def test_failure_rate_setting_reaches_the_simulated_gateway() -> None:
+    handler = make_payment_handler(load_settings(payment_failure_rate=1.0))
+    outcome = handler(_task(**GOOD))
+    assert outcome == BpmnError(
+        PAYMENT_API_ERROR, "simulated payment gateway failure (PAYMENT_FAILURE_RATE=1)"
+    )
