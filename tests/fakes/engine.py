@@ -164,6 +164,7 @@ class RecordedRequest:
     status: int
     received_at: float
     answered_at: float
+    client_port: int = 0  # the client's TCP port: same port, same (reused) connection
 
 
 @dataclass(frozen=True)
@@ -481,6 +482,7 @@ class EngineEmulator:
         self._port = 0
         self._connections: set[socket.socket] = set()
         self._counter = itertools.count(1)
+        self._waiting_fetches = 0
         self._install_external_task_routes()
 
     # ------------------------------------------------------------------ lifecycle
@@ -661,6 +663,12 @@ class EngineEmulator:
         with self._cond:
             return [r for r in self.requests if r.method == method and r.path == path]
 
+    @property
+    def waiting_fetches(self) -> int:
+        """fetchAndLock requests held open right now (long polls waiting for a task)."""
+        with self._cond:
+            return self._waiting_fetches
+
     def fetch_requests(self) -> list[RecordedRequest]:
         return self.requests_to("POST", "/external-task/fetchAndLock")
 
@@ -764,7 +772,16 @@ class EngineEmulator:
         answered = time.monotonic()
         with self._cond:
             self.requests.append(
-                RecordedRequest(http.command, path, query, parsed_body, status, received, answered)
+                RecordedRequest(
+                    http.command,
+                    path,
+                    query,
+                    parsed_body,
+                    status,
+                    received,
+                    answered,
+                    int(http.client_address[1]),
+                )
             )
             self._cond.notify_all()
         if status == 0:
@@ -975,7 +992,12 @@ def _fetch_and_lock(engine: EngineEmulator, request: EngineRequest) -> RouteResu
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return 200, []
-            cond.wait(min(remaining, 0.25))
+            engine._waiting_fetches += 1
+            cond.notify_all()
+            try:
+                cond.wait(min(remaining, 0.25))
+            finally:
+                engine._waiting_fetches -= 1
         if use_priority:
             candidates.sort(key=lambda t: -t.priority)
         now = engine.now()

@@ -1,0 +1,1 @@
+"""Tests: unit tests per module, integration tests that start the real process, shared fakes."""

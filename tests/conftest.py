@@ -1,0 +1,206 @@
+"""Shared fixtures: the engine emulator (or a real engine), the real `llm-worker run` process,
+free ports and bounded waits."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+from tests.fakes.engine import EngineEmulator
+from tests.fakes.real_engine import EmulatorDriver, EngineDriver, RestDriver
+
+T = TypeVar("T")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
+
+# Settings a test must never inherit from the developer's shell.
+_SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_", "WORKER_", "LLM_", "PAYMENT_", "DECISION_", "LOCK_")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (bound then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, message: str = ""
+) -> T:
+    """Poll condition() until truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.1f}s waiting for {message or condition}"
+            )
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """The real `python -m llm_worker run` process, with its JSON log lines."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path) -> None:
+        self.metrics_port = int(env["METRICS_PORT"])
+        self.env = dict(env)
+        self.log_path = log_path
+        self._log_file = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llm_worker", "run"],
+            env=self.env,
+            cwd=cwd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    lines.append(entry)
+        return lines
+
+    def raw_log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for_log(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0, message: str = ""
+    ) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            self._fail_if_dead()
+            return next((e for e in self.logs() if predicate(e)), None)
+
+        entry = wait_until(found, timeout, message=message or "a log line")
+        assert entry is not None
+        return entry
+
+    def _fail_if_dead(self) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"worker exited with {self.proc.returncode}:\n{self.raw_log()[-4000:]}"
+            )
+
+    def wait_started(self, timeout: float = 20.0) -> None:
+        """Until /healthz answers 200 (the loop has beaten)."""
+
+        def healthy() -> bool:
+            self._fail_if_dead()
+            try:
+                return requests.get(f"{self.metrics_url}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(healthy, timeout, interval=0.1, message="the worker's /healthz")
+
+    def metrics(self) -> str:
+        return requests.get(f"{self.metrics_url}/metrics", timeout=5).text
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(signum)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"worker did not exit within {timeout}s") from None
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._log_file.close()
+
+
+def worker_env(**settings: str | int | float) -> dict[str, str]:
+    """A clean environment for the worker: the parent's basics, none of its settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_SCRUBBED_PREFIXES) and k not in ("METRICS_PORT", "LOG_LEVEL")
+    }
+    env.update(
+        {
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            "METRICS_PORT": str(free_port()),
+            "BACKLOG_POLL_INTERVAL_S": "5",
+        }
+    )
+    env.update({k.upper(): str(v) for k, v in settings.items()})
+    return env
+
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    """Start the real worker process: start_worker(CAMUNDA_URL=..., WORKER_CONCURRENCY=4)."""
+    started: list[WorkerProcess] = []
+
+    def start(wait: bool = True, **settings: str | int | float) -> WorkerProcess:
+        env = worker_env(**settings)
+        number = len(started)
+        worker = WorkerProcess(env, tmp_path / f"worker-{number}.log", cwd=tmp_path)
+        started.append(worker)
+        if wait:
+            worker.wait_started()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.kill()
+
+
+@pytest.fixture
+def engine() -> Iterator[EngineEmulator]:
+    with EngineEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def engine_driver() -> Iterator[EngineDriver]:
+    """A real engine when CAMUNDA_TEST_URL is set, otherwise the emulator."""
+    if REAL_ENGINE_URL:
+        driver = RestDriver(REAL_ENGINE_URL)
+        yield driver
+        driver.cleanup()
+        return
+    with EngineEmulator() as emulator:
+        yield EmulatorDriver(emulator)
+
+
+def emulator_only(driver: EngineDriver) -> EngineEmulator:
+    """The emulator behind the driver; skips the test against a real engine."""
+    if not isinstance(driver, EmulatorDriver):
+        pytest.skip("needs the emulator's request log or outage control")
+    return driver.engine
