@@ -70,7 +70,7 @@ def alert_exprs() -> dict[str, str]:
 
 def exported_names(exposition: str) -> set[str]:
     """Series names Prometheus stores from a scrape, including families without samples yet."""
-    names = set()
+    names: set[str] = set()
     for family in text_string_to_metric_families(exposition):
         names.update(sample.name for sample in family.samples)
         names.update(family.name + suffix for suffix in _SAMPLE_SUFFIXES.get(family.type, ("",)))
