@@ -86,12 +86,11 @@ _DECISION_VALUES: list[JsonValue] = [d.value for d in Decision]
 
 
 class LlmAnswer(BaseModel):
-    """The structured answer asked of the LLM (its JSON schema is sent as the output format).
+    """A refund decision read from the fare rules."""
 
-    `decision` is a plain string on purpose: a server without schema enforcement may answer
-    anything, and the guardrails (not the parser) turn an unknown value into MANUAL.
-    """
-
+    # The docstring above is sent to the model as the schema's description. `decision` is a
+    # plain string on purpose: a server without schema enforcement may answer anything, and
+    # the guardrails (not the parser) turn an unknown value into MANUAL.
     model_config = ConfigDict(extra="forbid")
 
     decision: str = Field(

@@ -1,0 +1,1 @@
+"""The LLM adviser: openai client, prompt, retries, rate limit, pricing and cache."""
