@@ -1,0 +1,80 @@
+"""`llm-worker start FILE`: start a ticket-refund instance with the variables in a JSON file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from llm_worker.commands import UserError
+from llm_worker.config import load_settings
+from llm_worker.engine_admin import EngineAdmin, EngineAdminError
+from llm_worker.runtime.variables import encode_value
+
+_TYPED_KEYS = frozenset({"value", "type", "valueInfo"})
+
+
+def read_variables(source: str) -> dict[str, Any]:
+    """The JSON object in FILE (or stdin for `-`); a mistake raises a one-line UserError."""
+    name = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{name} is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{name} must hold a JSON object of process variables")
+    return data
+
+
+def typed_variables(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Plain JSON values get explicit Camunda types; {"value", "type"} objects pass as given."""
+    typed: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            if "value" not in value or not set(value) <= _TYPED_KEYS:
+                raise UserError(
+                    f"variable {name}: an object must be a typed value "
+                    '{"value": ..., "type": ...}; use strings, numbers or booleans otherwise'
+                )
+            typed[name] = dict(value)
+        elif isinstance(value, list):
+            raise UserError(f"variable {name}: lists are not process variables of this process")
+        else:
+            typed[name] = encode_value(value)
+    return typed
+
+
+def run(args: argparse.Namespace) -> int:
+    values = read_variables(args.file)
+    variables = typed_variables(values)
+    booking = values.get("bookingId")
+    business_key = args.business_key or (booking if isinstance(booking, str) else None)
+    admin = EngineAdmin.from_settings(load_settings())
+    try:
+        started = admin.start(variables, business_key=business_key)
+    except EngineAdminError as exc:
+        print(f"llm-worker start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        admin.close()
+    print(
+        json.dumps(
+            {
+                "processInstanceId": started.id,
+                "definitionId": started.definition_id,
+                "businessKey": started.business_key,
+            }
+        )
+    )
+    return 0
