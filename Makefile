@@ -24,6 +24,8 @@ node_modules/.installed: package.json package-lock.json
 # promtool and the Prometheus server come from Debian's `prometheus` package.
 .tools-installed:
 	command -v promtool >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+	@# The package may start its own server on :9090; the tests run theirs on ephemeral ports.
+	(systemctl disable --now prometheus || service prometheus stop) >/dev/null 2>&1 || true
 	touch $@
 
 lint: lint-python lint-bpmn lint-prometheus lint-docker lint-k8s
@@ -40,6 +42,9 @@ lint-prometheus:
 	promtool check config --syntax-only docker/prometheus/prometheus.yml
 	promtool check rules docker/prometheus/alerts.yml
 	promtool test rules tests/prometheus/alerts_test.yml
+	@# The Grafana dashboard is generated: its generator is typed and its JSON up to date.
+	$(BIN)/mypy --strict grafana/generate.py
+	$(PY) grafana/generate.py --check
 
 lint-docker:
 	$(BIN)/hadolint docker/Dockerfile
