@@ -131,6 +131,7 @@ class Worker:
         self._locks = LockSchedule(self._lock_s)
         self._stopping = threading.Event()
         self._keeper_stop = threading.Event()
+        self._keeper_wake = threading.Event()
         self._slots = threading.Condition()
         self._running: dict[str, str] = {}  # task id -> topic, started or queued
         self._queue: queue.Queue[_Fetched | None] = queue.Queue()
@@ -234,6 +235,7 @@ class Worker:
         with self._slots:
             self._running[task_id] = topic
         self._locks.track(task_id, topic, fetched.received_at)
+        self._keeper_wake.set()
         self._queue.put(fetched)
 
     def _task_thread(self) -> None:
@@ -341,7 +343,8 @@ class Worker:
 
     def _keep_locks(self) -> None:
         while not self._keeper_stop.is_set():
-            self._keeper_stop.wait(self._locks.seconds_until_next_due(ceiling_s=1.0) or 0.05)
+            self._keeper_wake.wait(self._locks.seconds_until_next_due(ceiling_s=1.0) or 0.05)
+            self._keeper_wake.clear()
             for task_id, topic in self._locks.due():
                 if self._keeper_stop.is_set():
                     return
@@ -404,6 +407,7 @@ class Worker:
         for _ in range(self._options.concurrency):
             self._queue.put(None)
         self._keeper_stop.set()
+        self._keeper_wake.set()
         if left:
             # Hand them back rather than leave them locked for the rest of the lock duration.
             _log.warning("grace period over; unlocking unfinished tasks", unfinished=len(left))
