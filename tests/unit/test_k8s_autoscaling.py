@@ -1,0 +1,282 @@
+"""Autoscaling in k8s/: the HPA, its prometheus-adapter rule and the KEDA alternative."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import Gauge
+from prometheus_client.metrics import MetricWrapperBase
+
+from llm_worker import metrics
+from llm_worker.config import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+Obj = dict[str, Any]
+BACKLOG = "camunda_external_tasks_pending"
+
+
+def _validator() -> ModuleType:
+    if "validate_k8s" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "validate_k8s", REPO / "scripts" / "validate_k8s.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["validate_k8s"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["validate_k8s"]
+
+
+@pytest.fixture(scope="module")
+def builds() -> dict[str, list[Obj]]:
+    validator = _validator()
+    return {path.name: validator.render(path) for path in validator.builds_under(REPO / "k8s")}
+
+
+def _one(objects: list[Obj], kind: str) -> Obj:
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def _exported_gauges() -> set[str]:
+    """Names of the gauges the worker exports (llm_worker.metrics)."""
+    names = set()
+    for value in vars(metrics).values():
+        if isinstance(value, Gauge):
+            names |= {family.name for family in value.describe()}
+    return names
+
+
+def _exported_names() -> set[str]:
+    names = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            names |= {family.name for family in value.describe()}
+    return names
+
+
+def _config(objects: list[Obj]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for obj in objects:
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith("llm-worker-config"):
+            data.update(obj["data"])
+    return data
+
+
+def _adapter_rule() -> Obj:
+    values = yaml.safe_load((REPO / "k8s" / "prometheus-adapter" / "values.yaml").read_text())
+    (rule,) = values["rules"]["external"]
+    assert isinstance(rule, dict)
+    return rule
+
+
+# ---- the HPA -------------------------------------------------------------------------------
+
+
+def test_hpa_targets_the_worker_deployment(builds: dict[str, list[Obj]]) -> None:
+    objects = builds["production"]
+    hpa = _one(objects, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "llm-worker",
+    }
+    deployment = _one(objects, "Deployment")
+    assert deployment["metadata"]["name"] == "llm-worker"
+    assert "replicas" not in deployment["spec"], "the HPA owns replicas; apply must not reset it"
+
+
+def test_hpa_scales_on_the_backlog_per_replica_and_cpu(builds: dict[str, list[Obj]]) -> None:
+    hpa = _one(builds["production"], "HorizontalPodAutoscaler")
+    by_type = {m["type"]: m for m in hpa["spec"]["metrics"]}
+    assert set(by_type) == {"External", "Resource"}
+    external = by_type["External"]["external"]
+    assert external["metric"]["name"] == BACKLOG
+    # A gauge the worker exports; every pod reports the same engine-wide value, so only an
+    # AverageValue target (total / replicas) makes it a backlog per replica.
+    assert BACKLOG in _exported_gauges()
+    assert external["target"]["type"] == "AverageValue"
+    assert by_type["Resource"]["resource"]["name"] == "cpu"
+    assert by_type["Resource"]["resource"]["target"]["type"] == "Utilization"
+
+
+def test_the_adapter_exposes_exactly_the_metric_the_hpa_asks_for() -> None:
+    rule = _adapter_rule()
+    series = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", rule["seriesQuery"])
+    assert series is not None and series.group(1) == BACKLOG
+    assert BACKLOG in _exported_names()
+    assert rule["name"]["as"] == BACKLOG
+    assert re.fullmatch(rule["name"]["matches"], BACKLOG)
+    assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+
+
+def test_scale_down_is_slow_and_scale_up_fast(builds: dict[str, list[Obj]]) -> None:
+    hpa = _one(builds["production"], "HorizontalPodAutoscaler")
+    down = hpa["spec"]["behavior"]["scaleDown"]
+    assert down["stabilizationWindowSeconds"] >= 300
+    assert down["selectPolicy"] == "Min"
+    assert {(p["type"], p["value"], p["periodSeconds"]) for p in down["policies"]} >= {
+        ("Pods", 1, 60)
+    }
+    up = hpa["spec"]["behavior"]["scaleUp"]
+    assert up["stabilizationWindowSeconds"] == 0
+    assert up["selectPolicy"] == "Max"
+
+
+def test_replica_range_keeps_a_worker_per_zone(builds: dict[str, list[Obj]]) -> None:
+    hpa = _one(builds["production"], "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] >= 2, "one pod is a single point of failure"
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+
+
+@pytest.mark.parametrize("build", ["production", "production-keda"])
+def test_llm_rate_limit_is_the_provider_budget_shared_by_max_replicas(
+    builds: dict[str, list[Obj]], build: str
+) -> None:
+    objects = builds[build]
+    kind = "HorizontalPodAutoscaler" if build == "production" else "ScaledObject"
+    scaler = _one(objects, kind)
+    spec = scaler["spec"]
+    max_replicas = spec.get("maxReplicas", spec.get("maxReplicaCount"))
+    budget = int(scaler["metadata"]["annotations"]["llm-worker/provider-calls-per-minute"])
+    config = _config(objects)
+    calls = int(
+        config.get("LLM_RATE_LIMIT_CALLS", Settings.model_fields["llm_rate_limit_calls"].default)
+    )
+    period = float(
+        config.get(
+            "LLM_RATE_LIMIT_PERIOD_S", Settings.model_fields["llm_rate_limit_period_s"].default
+        )
+    )
+    per_minute_at_max = calls * 60 / period * max_replicas
+    assert per_minute_at_max <= budget, (
+        f"{build}: {max_replicas} pods x {calls}/{period:g}s = {per_minute_at_max:g}/min "
+        f"exceeds the provider budget {budget}/min"
+    )
+
+
+def test_target_backlog_is_drained_in_seconds(builds: dict[str, list[Obj]]) -> None:
+    """The README's rule: a pod drains C/L tasks a second; its target backlog in <= 10 s."""
+    objects = builds["production"]
+    hpa = _one(objects, "HorizontalPodAutoscaler")
+    (external,) = [m["external"] for m in hpa["spec"]["metrics"] if m["type"] == "External"]
+    target = float(external["target"]["averageValue"])
+    config = _config(objects)
+    concurrency = int(config["WORKER_CONCURRENCY"])
+    calls_per_s = int(config["LLM_RATE_LIMIT_CALLS"]) / float(config["LLM_RATE_LIMIT_PERIOD_S"])
+    llm_latency_s = 2.0  # gpt-4o-mini, p50 of one structured decision (k8s/README.md)
+    drain_per_s = min(concurrency / llm_latency_s, calls_per_s)
+    assert 1 <= target / drain_per_s <= 10
+
+
+# ---- KEDA, the alternative -----------------------------------------------------------------
+
+
+def test_never_two_autoscalers_on_one_deployment(builds: dict[str, list[Obj]]) -> None:
+    for name, objects in builds.items():
+        kinds = {o["kind"] for o in objects}
+        assert not {"HorizontalPodAutoscaler", "ScaledObject"} <= kinds, name
+
+
+def test_keda_mirrors_the_hpa(builds: dict[str, list[Obj]]) -> None:
+    hpa = _one(builds["production"], "HorizontalPodAutoscaler")["spec"]
+    scaled = _one(builds["production-keda"], "ScaledObject")
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == hpa["scaleTargetRef"]["name"]
+    assert spec["minReplicaCount"] == hpa["minReplicas"] >= 1, "never 0: no pod, no backlog metric"
+    assert spec["maxReplicaCount"] == hpa["maxReplicas"]
+    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == hpa["behavior"]
+    triggers = {t["type"]: t for t in spec["triggers"]}
+    assert set(triggers) == {"prometheus", "cpu"}
+    (external,) = [m["external"] for m in hpa["metrics"] if m["type"] == "External"]
+    prometheus = triggers["prometheus"]
+    assert prometheus["metricType"] == "AverageValue"
+    assert prometheus["metadata"]["threshold"] == external["target"]["averageValue"]
+    assert prometheus["metadata"]["ignoreNullValues"] == "false"
+    (cpu,) = [m["resource"] for m in hpa["metrics"] if m["type"] == "Resource"]
+    assert triggers["cpu"]["metadata"]["value"] == str(cpu["target"]["averageUtilization"])
+
+
+def test_keda_query_reads_the_worker_metric_in_its_own_namespace(
+    builds: dict[str, list[Obj]],
+) -> None:
+    scaled = _one(builds["production-keda"], "ScaledObject")
+    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    query = trigger["metadata"]["query"]
+    assert BACKLOG in query
+    namespaces = re.findall(r'namespace="([^"]+)"', query)
+    assert namespaces == [scaled["metadata"]["namespace"]], "kustomize does not rewrite queries"
+
+
+# ---- the queries, evaluated by promtool on the series several pods report --------------------
+
+
+def _queries(builds: dict[str, list[Obj]]) -> dict[str, str]:
+    scaled = _one(builds["production-keda"], "ScaledObject")
+    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    namespace = _one(builds["production"], "HorizontalPodAutoscaler")["metadata"]["namespace"]
+    adapter = _validator().render_adapter_query(_adapter_rule()["metricsQuery"], namespace)
+    return {"adapter": adapter, "keda": trigger["metadata"]["query"]}
+
+
+def _series(namespace: str, pod: str, topic: str, values: str) -> Obj:
+    labels = f'namespace="{namespace}",pod="{pod}",topic="{topic}"'
+    return {"series": f"{BACKLOG}{{{labels}}}", "values": values}
+
+
+@pytest.mark.parametrize("source", ["adapter", "keda"])
+def test_backlog_query_counts_the_engine_backlog_once_not_once_per_pod(
+    builds: dict[str, list[Obj]], source: str, tmp_path: Path
+) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed: install Debian's prometheus package (make setup)"
+    query = _queries(builds)[source]
+    # Three pods poll the engine at slightly different times; another namespace's workers
+    # have their own engine and must not count.
+    series = [
+        _series("llm-worker", "llm-worker-a", "analyze-fare-rules", "60 60 60"),
+        _series("llm-worker", "llm-worker-b", "analyze-fare-rules", "58 58 58"),
+        _series("llm-worker", "llm-worker-c", "analyze-fare-rules", "61 61 61"),
+        _series("llm-worker", "llm-worker-a", "process-refund-payment", "6 6 6"),
+        _series("llm-worker", "llm-worker-b", "process-refund-payment", "6 6 6"),
+        _series("llm-worker", "llm-worker-c", "process-refund-payment", "5 5 5"),
+        _series("staging", "llm-worker-x", "analyze-fare-rules", "500 500 500"),
+    ]
+    test = {
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": f"sum({query})",
+                        "eval_time": "30s",
+                        # max per topic across pods (61 + 6), not the sum over pods (185).
+                        "exp_samples": [{"labels": "{}", "value": 67}],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "backlog_test.yml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
