@@ -3,6 +3,7 @@ alert rule of docker/prometheus/alerts.yml evaluates without error on the live d
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,9 @@ from tests.fakes.engine import EngineEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "docker" / "prometheus" / "alerts.yml"
+DASHBOARD = ROOT / "grafana" / "dashboards" / "llm-worker.json"
+# What Grafana substitutes for the dashboard's variables before it sends a query.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$instance": ".*"}
 
 
 class PrometheusServer:
@@ -165,3 +169,31 @@ def test_every_alert_rule_evaluates_on_live_data(scraped_worker: PrometheusServe
     # A healthy worker that just started raises nothing that is already firing.
     firing = [alert for rule in rules for alert in rule["alerts"] if alert["state"] == "firing"]
     assert not firing
+
+
+@pytest.mark.integration
+def test_every_dashboard_query_runs(
+    engine: EngineEmulator, scraped_worker: PrometheusServer
+) -> None:
+    prometheus = scraped_worker
+    task_id = engine.create_task("analyze-fare-rules", {"bookingId": "PROM-2", "noShow": True})
+    engine.wait_for(lambda: engine.completion(task_id), message="the task's completion")
+    wait_until(
+        lambda: prometheus.query("llm_worker_task_duration_seconds_count"),
+        timeout=30,
+        interval=0.5,
+        message="the task's duration in Prometheus",
+    )
+    board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    answers = {}
+    for panel in board["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in GRAFANA_VARIABLES.items():
+                expr = expr.replace(variable, value)
+            # A PromQL error is a 400 here, so every panel's query is at least valid.
+            answers[(panel["title"], target["refId"])] = prometheus.query(expr)
+    assert len(answers) > 20
+    assert answers[("Workers ready", "A")][0]["value"][1] == "1"
+    assert answers[("In flight", "A")][0]["metric"] == {"topic": "analyze-fare-rules"}
+    assert answers[("Backlog", "A")][0]["metric"] == {"topic": "analyze-fare-rules"}
