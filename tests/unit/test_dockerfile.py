@@ -303,3 +303,84 @@ def test_healthcheck_times_out_before_docker_gives_up() -> None:
     urlopen_timeout = float(re.search(r"timeout=(\d+(?:\.\d+)?)\)", command[-1])[1])  # type: ignore[index]
     assert urlopen_timeout < timeout_s
     assert int(options["retries"]) >= 2
+
+
+# ---- the build stage's `pip install --no-deps .`, from the build context alone ---------------
+
+
+def _build_context(destination: Path) -> None:
+    """Copy what `docker build` would send for the build stage's COPY instructions."""
+    patterns = _dockerignore()
+    for source in _copy_sources():
+        origin = ROOT / source
+        files = [origin] if origin.is_file() else sorted(origin.rglob("*"))
+        for path in files:
+            relative = path.relative_to(ROOT).as_posix()
+            if path.is_file() and not _ignored(relative, patterns):
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+
+
+@pytest.mark.integration
+def test_the_package_installs_from_the_build_context_and_runs(tmp_path: Path) -> None:
+    """The wheel pip builds in the image holds every module and the `llm-worker` command.
+
+    Builds with pip's build isolation, as `docker build` does (setuptools comes from PyPI).
+    """
+    context = tmp_path / "context"
+    _build_context(context)
+    assert not (context / ".env").exists()
+    wheels = tmp_path / "wheels"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (wheel,) = wheels.glob("llm_worker-*.whl")
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--quiet",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "llm_worker").rglob("*.py")}
+    installed = {p.relative_to(site).as_posix() for p in (site / "llm_worker").rglob("*.py")}
+    assert modules == installed, modules ^ installed
+    entry_points = next(site.glob("llm_worker-*.dist-info/entry_points.txt")).read_text()
+    assert re.search(r"^llm-worker = llm_worker\.cli:main$", entry_points, re.MULTILINE)
+    # The installed copy, not the checkout's, answers (the locked dependencies come from .venv).
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import llm_worker, sys; from llm_worker.cli import main; "
+            "print(llm_worker.__file__); sys.exit(main(['--version']))",
+        ],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(str(site))
+    assert PYPROJECT["project"]["version"] in run.stdout
