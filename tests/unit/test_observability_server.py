@@ -97,10 +97,10 @@ def test_healthz_follows_the_worker_loop(server: ObservabilityServer, health: He
 
 
 def test_healthz_fails_when_the_loop_goes_silent() -> None:
-    health = Health(liveness_window_s=0, readiness_window_s=60)
+    health = Health(liveness_window_s=-1, readiness_window_s=60)
     health.beat()
     with ObservabilityServer(0, health, host="127.0.0.1") as srv:
-        # A window of zero: any beat is already too old by the time the probe reads it.
+        # A negative window: any beat is already too old when the probe reads it.
         status, _, body = get(srv.url + "/healthz")
     assert status == 503
     assert json.loads(body)["reason"].startswith("worker loop silent for")
