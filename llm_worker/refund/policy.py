@@ -114,7 +114,8 @@ def decide_by_text(case: RefundCase, reading: Reading) -> RuleResult:
 
 def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> RuleResult:
     """Step 4: only a no-show or after-departure fee stated in the rules allows a refund."""
-    what = "no-show" if case.no_show else "after departure"
+    what = "after a no-show" if case.no_show else "after departure"
+    fee = "no-show fee" if case.no_show else "after-departure fee"
     order = (
         (Scope.NO_SHOW, Scope.AFTER_DEPARTURE, Scope.ANY_TIME)
         if case.no_show
@@ -126,7 +127,7 @@ def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Rul
             continue
         kinds = {s.kind for s in group}
         if kinds == {Kind.FEE}:
-            return _fee_result(case, group, step=4, context=f"{what} fee")
+            return _fee_result(case, group, step=4, context=fee)
         if kinds == {Kind.NON_REFUNDABLE}:
             return RuleResult(
                 Decision.MANUAL, 4,
@@ -136,7 +137,7 @@ def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Rul
         if kinds == {Kind.FREE}:
             return RuleResult(
                 Decision.MANUAL, 4,
-                f"Refund asked {what}; the rules state no {what} fee (\"{_quote(group[0])}\"), "
+                f"Refund asked {what}; the rules state no {fee} (\"{_quote(group[0])}\"), "
                 "so an operator confirms.",
                 rule_text=group[0].text, blocks_allowed=True,
             )  # fmt: skip
@@ -152,7 +153,7 @@ def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Rul
     return RuleResult(
         Decision.MANUAL,
         4,
-        f"Refund asked {what}, and the fare rules state no {what} fee.",
+        f"Refund asked {what}, and the fare rules state no {fee}.",
         blocks_allowed=True,
     )
 
@@ -257,8 +258,8 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
         )  # fmt: skip
     return RuleResult(
         Decision.WITH_PENALTY, step,
-        f"The fare rules allow a refund for a {context} of {_money(penalty, case.currency)}: "
-        f"\"{_quote(fees[0])}\".",
+        f"The fare rules allow a refund for {_article(context)} {context} of "
+        f"{_money(penalty, case.currency)}: \"{_quote(fees[0])}\".",
         penalty=penalty, rule_text=fees[0].text, blocks_allowed=True,
     )  # fmt: skip
 
@@ -311,3 +312,7 @@ def _quote(statement: Statement) -> str:
 
 def _money(amount: Decimal, currency: str | None) -> str:
     return f"{amount:.2f} {currency}" if currency else f"{amount:.2f}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

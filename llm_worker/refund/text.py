@@ -144,7 +144,7 @@ _WINDOW_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             rf"(?:LESS THAN|WITHIN|FEWER THAN|UNDER|INSIDE|LAST) (?P<n>\d+) {_UNIT}"
-            rf"(?: {_BEFORE}| OF (?:THE )?(?:SCHEDULED )?DEPARTURE)?"
+            rf"(?: {_BEFORE}| OF (?:THE )?(?:SCHEDULED )?(?:DEPARTURE|TRAVEL|FLIGHT))"
         ),
         "max",
     ),
@@ -169,7 +169,8 @@ _NON_REFUNDABLE = re.compile(
     r"NON[- ]?REFUNDABLE|\bNONREF\b|NOT REFUNDABLE|NO REFUNDS?\b(?! ?(?:FEE|CHARGE|PENALTY))|"
     r"REFUNDS? (?:IS |ARE )?NOT (?:PERMITTED|ALLOWED|POSSIBLE|AVAILABLE)|"
     r"CANCELL?(?:ATION)?S?(?:/REFUNDS?)? (?:IS |ARE )?NOT PERMITTED|"
-    r"(?:TICKET|FARE) HAS NO (?:REFUND )?VALUE|\bFORFEIT(?:ED|S)?\b|NO VALUE"
+    r"(?:TICKET|FARE) HAS NO (?:REFUND )?VALUE|NO VALUE|"
+    r"(?:TICKET|FARE|VALUE|AMOUNT PAID) (?:IS |WILL BE |SHALL BE )?FORFEIT(?:ED)?\b"
 )
 _FREE = re.compile(
     r"FREE OF (?:CHARGE|COST)|WITHOUT (?:ANY )?(?:CHARGE|FEE|PENALTY|PENALTIES|COST)|"
@@ -178,7 +179,7 @@ _FREE = re.compile(
     r"PENALTY:? NIL|CHARGE:? NIL|FEE:? NIL|PENALTY-FREE|FEE-FREE|CHARGE-FREE"
 )
 _FEE_WORDS = re.compile(
-    r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|"
+    r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|FORFEIT|"
     r"ALLOWED FOR|LESS\b|MINUS"
 )
 _REFUND_PERCENT = re.compile(r"REFUND(?:ED|ABLE)?|WILL BE RETURNED|REIMBURSED")
@@ -261,6 +262,8 @@ def _heading(clause: str) -> tuple[str, Scope, Window | None] | None:
     """A short line that only names a topic or a timing opens a section for the lines below."""
     if len(clause) > _HEADING_MAX or _AMOUNT.search(clause) or _PERCENT.search(clause):
         return None
+    if _ASIDE.search(clause):
+        return None
     if _NON_REFUNDABLE.search(clause) or _FREE.search(clause) or _FEE_WORDS.search(clause):
         return None
     scope = _scope(clause)
@@ -310,9 +313,11 @@ def _window(clause: str) -> Window | None:
 
 
 def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | None:
-    if _NON_REFUNDABLE.search(clause):
-        return Statement(Kind.NON_REFUNDABLE, scope, clause, window)
     fees = _fees(clause)
+    nonref = _NON_REFUNDABLE.search(clause)
+    # "50% OF THE FARE IS FORFEITED" states a fee; "THE TICKET IS FORFEITED" states none.
+    if nonref and not (fees and "FORFEIT" in nonref.group(0)):
+        return Statement(Kind.NON_REFUNDABLE, scope, clause, window)
     if fees:
         if all(f.amount == 0 or f.percent == 0 for f in fees):
             return Statement(Kind.FREE, scope, clause, window)

@@ -1,0 +1,66 @@
+"""`llm-worker decide FILE|-`: decides one case given as a JSON object of input variables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from llm_worker.commands import UserError
+from llm_worker.config import Settings, load_settings
+from llm_worker.handlers.fare_rules import build_decider, output_variables
+from llm_worker.logs import configure_logging
+from llm_worker.refund.audit import record
+from llm_worker.refund.inputs import PlainVariable
+
+
+def read_json(source: str) -> Any:
+    """JSON from a file, or from stdin for `-`; a user mistake raises UserError."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {source}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{source} is not valid JSON: {exc}") from None
+
+
+def to_variables(data: Any, where: str) -> dict[str, PlainVariable]:
+    """Input variables from JSON: plain values, or Camunda's {"value": ..., "type": ...}."""
+    if not isinstance(data, Mapping):
+        raise UserError(f"{where} must be a JSON object of process variables")
+    variables: dict[str, PlainVariable] = {}
+    for name, raw in data.items():
+        if isinstance(raw, Mapping) and "value" in raw:
+            kind = raw.get("type")
+            variables[str(name)] = PlainVariable(raw["value"], str(kind) if kind else None)
+        else:
+            variables[str(name)] = PlainVariable(raw)
+    return variables
+
+
+def plain_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: getattr(v, "value", v) for k, v in outputs.items()}
+
+
+def task_budget_s(settings: Settings) -> float:
+    """The time a task would have: the lock duration (the runtime's deadline)."""
+    return settings.lock_duration_ms / 1000.0
+
+
+def run(args: argparse.Namespace) -> int:
+    data = read_json(args.file)
+    variables = to_variables(data, args.file)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    decider = build_decider(settings)
+    started = time.monotonic()
+    verdict = decider.decide(variables, deadline=started + task_budget_s(settings))
+    record(verdict, time.monotonic() - started)
+    print(json.dumps(plain_outputs(output_variables(verdict)), indent=2, ensure_ascii=False))
+    return 0
