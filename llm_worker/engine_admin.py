@@ -174,7 +174,9 @@ class EngineAdmin:
             payload["businessKey"] = business_key
         path = f"/process-definition/key/{quote(key, safe='')}/start"
         try:
-            body = self._request("POST", path, "start the process", json=payload)
+            body = self._request(
+                "POST", path, "start the process", may_be_missing=True, json=payload
+            )
         except _NotFoundError:
             raise ProcessNotDeployedError(
                 f"process '{key}' is not deployed on the engine; run `llm-worker deploy` first"
@@ -311,7 +313,7 @@ class EngineAdmin:
 
     def _exists(self, path: str, operation: str) -> bool:
         try:
-            self._request("GET", path, operation)
+            self._request("GET", path, operation, may_be_missing=True)
         except _NotFoundError:
             return False
         return True
@@ -320,7 +322,9 @@ class EngineAdmin:
         body = self._request("GET", path, operation, params=params)
         return int(body.get("count", 0)) if isinstance(body, dict) else 0
 
-    def _request(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
+    def _request(
+        self, method: str, path: str, operation: str, *, may_be_missing: bool = False, **kwargs: Any
+    ) -> Any:
         url = self._base + path
         try:
             response = self._session.request(method, url, timeout=self._timeout, **kwargs)
@@ -332,7 +336,7 @@ class EngineAdmin:
             raise EngineUnreachableError(
                 f"cannot reach the engine at {self._base} ({type(exc).__name__})"
             ) from None
-        if response.status_code == 404 and (method == "GET" or path.endswith("/start")):
+        if response.status_code == 404 and may_be_missing:
             raise _NotFoundError(path)
         if response.status_code == 401:
             raise EngineAdminError(
@@ -355,8 +359,8 @@ class EngineAdmin:
             ) from None
 
 
-class _NotFoundError(Exception):
-    pass
+class _NotFoundError(EngineAdminError):
+    """A 404 the caller asked to see (the thing looked up does not exist)."""
 
 
 def _content_type(path: Path) -> str:
