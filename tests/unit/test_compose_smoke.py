@@ -228,3 +228,27 @@ def test_smoke_script_runs_every_case_and_cleans_up() -> None:
     assert "docker/smoke/*.json" in script
     assert re.search(r"^trap \S+ EXIT", script, re.MULTILINE)
     assert "down --volumes --remove-orphans" in script
+
+
+def _local_stack_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Local stack")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else len(readme)]
+
+
+def test_the_readme_sample_requests_are_decided_as_it_says() -> None:
+    from llm_worker.commands.start import typed_variables
+
+    section = _local_stack_section()
+    assert "Both are decided `WITH_PENALTY`" in section
+    body = json.loads(re.search(r"-d '(\{.*?\})'", section, re.DOTALL)[1])  # type: ignore[index]
+    assert set(body) == {"businessKey", "variables"}
+    assert "llm-worker start examples/case.json" in section
+    sample = json.loads((ROOT / "examples" / "case.json").read_text())
+    handler = make_fare_rules_handler(stack_settings(0.0))
+    for variables in (typed(body["variables"]), typed(typed_variables(sample))):
+        outcome = handler(task(FARE_RULES_TOPIC, variables))
+        assert isinstance(outcome, Complete)
+        assert outcome.variables["fareRuleCheck"] == "WITH_PENALTY"
+        assert plain(outcome.variables["penaltyAmount"]) == 150.0
