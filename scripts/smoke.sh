@@ -6,7 +6,9 @@
 #
 # It starts its own compose project (llm-worker-smoke) on its own host ports (18080 Camunda,
 # 19090 Prometheus, 13000 Grafana) with two worker replicas, deciding from the rules alone
-# (DECISION_STRATEGY=rules, whatever .env says) and the simulated payment gateway. Then it:
+# (DECISION_STRATEGY=rules, whatever .env says) and the simulated payment gateway; other
+# settings in .env still reach the workers, so keep the defaults of MANUAL_REVIEW_THRESHOLD
+# and PAYMENT_GATEWAY_URL (or move .env aside) for the expected outcomes. Then it:
 #   1. waits (bounded) until the engine answers, the deploy job has succeeded, the process
 #      and the demo groups exist, and every worker is healthy and ready;
 #   2. runs each case in docker/smoke/*.json: starts a ticket-refund instance through the
@@ -167,7 +169,8 @@ run_case() {
   local file=$1 name instance step task_key task_id variables expected actual end visited
   name=$(basename "$file" .json)
   log "case $name: $(jq -r '.route' "$file")"
-  instance=$(post_json "$ENGINE/process-definition/key/ticket-refund/start" "$(jq -c '.start' "$file")" | jq -r '.id')
+  instance=$(post_json "$ENGINE/process-definition/key/ticket-refund/start" "$(jq -c '.start' "$file")" |
+    jq -r '.id') || fail "$name: the engine refused to start the instance"
   [[ -n "$instance" && "$instance" != null ]] || fail "$name: the instance did not start"
 
   while IFS= read -r step; do
@@ -176,7 +179,8 @@ run_case() {
     wait_until "$CASE_TIMEOUT_S" "$name: user task $task_key is open" open_task "$instance" "$task_key"
     task_id=$(open_task "$instance" "$task_key")
     variables=$(jq -c '{variables: .variables}' <<<"$step")
-    post_json "$ENGINE/task/$task_id/complete" "$variables" >/dev/null
+    post_json "$ENGINE/task/$task_id/complete" "$variables" >/dev/null ||
+      fail "$name: the engine refused to complete $task_key"
     log "$name: completed $task_key"
   done < <(jq -c '.complete[]' "$file")
 
