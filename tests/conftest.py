@@ -55,13 +55,19 @@ def wait_until(
 class WorkerProcess:
     """The real `python -m llm_worker run` process, with its JSON log lines."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path,
+        argv: list[str] | None = None,
+    ) -> None:
         self.metrics_port = int(env["METRICS_PORT"])
         self.env = dict(env)
         self.log_path = log_path
         self._log_file = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llm_worker", "run"],
+            argv or [sys.executable, "-m", "llm_worker", "run"],
             env=self.env,
             cwd=cwd,
             stdout=self._log_file,
@@ -167,10 +173,12 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     """Start the real worker process: start_worker(CAMUNDA_URL=..., WORKER_CONCURRENCY=4)."""
     started: list[WorkerProcess] = []
 
-    def start(wait: bool = True, **settings: str | int | float) -> WorkerProcess:
+    def start(
+        wait: bool = True, argv: list[str] | None = None, **settings: str | int | float
+    ) -> WorkerProcess:
         env = worker_env(**settings)
         number = len(started)
-        worker = WorkerProcess(env, tmp_path / f"worker-{number}.log", cwd=tmp_path)
+        worker = WorkerProcess(env, tmp_path / f"worker-{number}.log", tmp_path, argv)
         started.append(worker)
         if wait:
             worker.wait_started()

@@ -257,6 +257,20 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         )
         return int(response.json()["count"])
 
+    def locked_by_me(self) -> list[str]:
+        """Ids of the tasks the engine says this worker holds a live lock on."""
+        params = {"workerId": self.worker_id, "locked": "true"}
+        response = self._call(
+            "list_locked",
+            lambda: self._session.get(
+                self.external_task_base_url,
+                headers=self._headers,
+                params=params,
+                timeout=self.http_timeout_seconds,
+            ),
+        )
+        return [str(task["id"]) for task in response.json()]
+
     def version(self) -> str:
         """The engine's version (GET /version): a cheap ping."""
         response = self._call(

@@ -66,6 +66,8 @@ class EngineAPI(Protocol):
 
     def unlock(self, task_id: str) -> None: ...
 
+    def locked_by_me(self) -> list[str]: ...
+
     def abort_fetch(self) -> None: ...
 
 
@@ -414,5 +416,21 @@ class Worker:
             self.stragglers = list(left)
             for task_id in left:
                 self._unlock({"id": task_id}, reason="shutdown grace period over")
+        self._release_orphans(set(left))
         self._health.stopped()
         _log.info("worker stopped")
+
+    def _release_orphans(self, already_unlocked: set[str]) -> None:
+        """Unlock tasks the engine locked for us in a fetch answer that the stop cut off.
+
+        The engine locks tasks before it sends them; a long poll cut at that moment leaves
+        them locked for this worker id until the lock expires. WORKER_ID is unique per
+        process (the host name by default), so any such lock is ours to give back.
+        """
+        try:
+            orphans = [t for t in self._client.locked_by_me() if t not in already_unlocked]
+        except EngineError as exc:
+            _log.warning("could not look for tasks left locked", error=str(exc))
+            return
+        for task_id in orphans:
+            self._unlock({"id": task_id}, reason="fetched but not started before shutdown")

@@ -284,3 +284,24 @@ def test_the_loop_backs_off_and_recovers_after_an_outage(
         engine.recover()
         task_id = engine.create_task(TOPIC, {})
         engine.wait_for(lambda: done(task_id), timeout=20, message="completion after recovery")
+
+
+def test_tasks_locked_for_us_but_never_received_are_unlocked_at_stop(
+    engine: EngineEmulator,
+) -> None:
+    # A fetch answer cut off by the stop: the engine locked the task, the worker never saw it.
+    orphan = engine.create_task("process-refund-payment", {})
+    cut_off = EngineClient(
+        base_url=engine.url,
+        worker_id="unit-worker",
+        health=Health(60, 60),
+        lock_duration_ms=60_000,
+        async_response_timeout_ms=0,
+    )
+    cut_off.fetch_and_lock(["process-refund-payment"], 1)
+    cut_off.close()
+    assert engine.locked_by(orphan) == "unit-worker"
+    with running(engine, lambda task: Complete({})):
+        pass
+    assert [u.task_id for u in engine.unlocks] == [orphan]
+    assert engine.locked_by(orphan) is None
