@@ -313,7 +313,7 @@ def _window(clause: str) -> Window | None:
 
 
 def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | None:
-    fees = _fees(clause)
+    fees = _fees(clause, timed=window is not None or scope is not Scope.UNSPECIFIED)
     nonref = _NON_REFUNDABLE.search(clause)
     # "50% OF THE FARE IS FORFEITED" states a fee; "THE TICKET IS FORFEITED" states none.
     if nonref and not (fees and "FORFEIT" in nonref.group(0)):
@@ -341,8 +341,12 @@ def _with(fee: Statement, scope: Scope, window: Window | None) -> Statement:
     )  # fmt: skip
 
 
-def _fees(clause: str) -> list[Statement]:
-    """The fees a clause states, as amounts or percentages of the fare."""
+def _fees(clause: str, *, timed: bool) -> list[Statement]:
+    """The fees a clause states, as amounts or percentages of the fare.
+
+    A bare amount counts when the clause speaks of a fee, of cancelling or refunding, or of
+    a timing (e.g. "MORE THAN 7 DAYS BEFORE DEPARTURE: USD 50" under a penalties heading).
+    """
     fees: list[Statement] = []
     mentions_fee = bool(_FEE_WORDS.search(clause))
     for m in _PERCENT.finditer(clause):
@@ -365,7 +369,7 @@ def _fees(clause: str) -> list[Statement]:
         if currency is None or value is None:
             continue
         fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, amount=value, currency=currency))
-    if not mentions_fee and not _REFUND_TOPIC.search(clause):
+    if not mentions_fee and not timed and not _REFUND_TOPIC.search(clause):
         return []
     unique: dict[tuple[Decimal | None, str | None, Decimal | None], Statement] = {}
     for fee in fees:
