@@ -254,3 +254,76 @@ def test_the_readme_sample_requests_are_decided_as_it_says() -> None:
         assert isinstance(outcome, Complete)
         assert outcome.variables["fareRuleCheck"] == "WITH_PENALTY"
         assert plain(outcome.variables["penaltyAmount"]) == 150.0
+
+
+# ---- smoke.sh speaks the engine's REST API as documented -------------------------------------
+
+OPENAPI = ROOT / "node_modules" / "@visaright" / "camunda-rest-client" / "openapi.json"
+# Real Camunda 7 endpoints the bundled OpenAPI document (7.15, a subset) does not describe;
+# the REST reference has them: history/variable-instance/get-variable-instance-query and
+# filter/get-query under docs.camunda.org/manual/latest/reference/rest/.
+UNDOCUMENTED = {"/history/variable-instance", "/filter"}
+
+
+def _smoke_requests() -> list[tuple[str, str, list[str]]]:
+    """(method, path template, query names) of every engine call in smoke.sh."""
+    calls = []
+    for line in SMOKE.read_text().splitlines():
+        for url in re.findall(r'"\$ENGINE(/[^"]*)"', line):
+            path, _, query = url.partition("?")
+            template = re.sub(r"/\$[A-Za-z0-9_]+", "/{id}", path)
+            names = [pair.split("=", 1)[0] for pair in query.split("&") if pair]
+            calls.append(("post" if "post_json" in line else "get", template, names))
+    return calls
+
+
+def _spec_path(spec: dict[str, Any], template: str) -> str | None:
+    """The document's path for a call: its {placeholders} take any one segment."""
+    wanted = template.strip("/").split("/")
+    best: tuple[int, str] | None = None
+    for path in spec["paths"]:
+        segments = path.strip("/").split("/")
+        if len(segments) != len(wanted):
+            continue
+        literal = 0
+        for theirs, ours in zip(segments, wanted, strict=True):
+            if theirs.startswith("{"):
+                continue
+            if theirs != ours:
+                break
+            literal += 1
+        else:
+            if best is None or literal > best[0]:
+                best = (literal, str(path))
+    return best[1] if best else None
+
+
+def test_smoke_calls_only_documented_engine_operations() -> None:
+    spec = json.loads(OPENAPI.read_text())
+    calls = _smoke_requests()
+    assert len(calls) >= 10
+    for method, template, names in calls:
+        if template in UNDOCUMENTED:
+            assert method == "get"
+            continue
+        path = _spec_path(spec, template)
+        assert path, f"smoke.sh calls {template}, which the engine does not have"
+        operation = spec["paths"][path].get(method)
+        assert operation, f"smoke.sh sends {method.upper()} {template}, which is not allowed"
+        known = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        assert set(names) <= known, f"{template}: unknown query parameters {set(names) - known}"
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_smoke_request_bodies_fit_the_openapi_document(path: Path) -> None:
+    from tests.fakes.engine import validate_against_openapi
+
+    case = load(path)
+    headers = {"Content-Type": "application/json"}
+    start = json.dumps(case["start"]).encode()
+    validate_against_openapi(
+        "POST", "/process-definition/key/ticket-refund/start", "", headers, start
+    )
+    for step in case["complete"]:
+        body = json.dumps({"variables": step["variables"]}).encode()
+        validate_against_openapi("POST", "/task/some-task/complete", "", headers, body)
