@@ -29,7 +29,9 @@ def _check_engine(settings: Settings) -> str:
         version = client.version()
         backlog = {topic: client.count(topic) for topic in settings.worker_topics}
     except EngineError as exc:
-        raise UserError(f"engine at {settings.engine_url} does not answer ({exc})") from None
+        if exc.status is None:
+            raise UserError(f"engine at {settings.engine_url} does not answer ({exc})") from None
+        raise UserError(f"engine at {settings.engine_url} answered with an error ({exc})") from None
     finally:
         client.close()
     waiting = ", ".join(f"{topic} {n}" for topic, n in backlog.items())

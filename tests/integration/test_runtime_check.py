@@ -1,0 +1,79 @@
+"""`llm-worker check` as a real process: settings, engine ping, LLM ping, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port, worker_env
+from tests.fakes.engine import EngineEmulator
+from tests.fakes.llm import FakeLLM
+
+pytestmark = pytest.mark.integration
+
+
+def check(tmp_path: Path, **settings: str | int) -> subprocess.CompletedProcess[str]:
+    env: Mapping[str, str] = worker_env(**settings)
+    return subprocess.run(
+        [sys.executable, "-m", "llm_worker", "check"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_reports_engine_and_backlog(tmp_path: Path, engine: EngineEmulator) -> None:
+    engine.create_task("analyze-fare-rules", {"bookingId": "B1"})
+    result = check(tmp_path, CAMUNDA_URL=engine.url)
+    assert result.returncode == 0, result.stderr
+    assert "settings: ok" in result.stdout
+    assert "engine: ok, Camunda 7.24.0" in result.stdout
+    assert "analyze-fare-rules 1" in result.stdout
+    assert "llm:" not in result.stdout  # no key, rules only
+
+
+def test_pings_the_llm_when_a_key_is_set(tmp_path: Path, engine: EngineEmulator) -> None:
+    with FakeLLM() as llm:
+        result = check(
+            tmp_path,
+            CAMUNDA_URL=engine.url,
+            OPENAI_API_KEY="sk-check-secret",
+            OPENAI_BASE_URL=llm.base_url,
+        )
+        assert llm.requests, "the LLM was not asked"
+    assert result.returncode == 0, result.stderr
+    assert "llm: ok, gpt-4o-mini" in result.stdout
+    assert "sk-check-secret" not in result.stdout + result.stderr
+
+
+def test_an_unreachable_engine_is_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/engine-rest"
+    result = check(tmp_path, CAMUNDA_URL=url)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "does not answer" in lines[0] and url in lines[0]
+
+
+def test_a_bad_setting_names_the_variable(tmp_path: Path) -> None:
+    result = check(tmp_path, WORKER_CONCURRENCY=0)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "WORKER_CONCURRENCY" in result.stderr
+
+
+def test_wrong_credentials_are_reported_without_the_password(tmp_path: Path) -> None:
+    with EngineEmulator(auth=("demo", "right")) as engine:
+        result = check(
+            tmp_path, CAMUNDA_URL=engine.url, CAMUNDA_USERNAME="demo", CAMUNDA_PASSWORD="wrong-pw"
+        )
+    assert result.returncode == 2
+    assert "401" in result.stderr
+    assert "wrong-pw" not in result.stderr + result.stdout
