@@ -1,0 +1,314 @@
+"""The ticket-refund diagram's routes, executed as written (SpiffWorkflow + JUEL, see
+tests/fakes/bpmn_runner.py), with the real payment handler answering the payment step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
+from llm_worker.handlers.payment import make_payment_handler
+from llm_worker.payment import PaymentGatewayError, PaymentReceipt, RefundPayment
+from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
+from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
+
+CASE = {"bookingId": "PNR42", "ticketPrice": 820.0, "currency": "USD", "fareRules": "..."}
+
+
+class ScriptedGateway:
+    """Fails as often as told, then pays; records the idempotency keys it saw."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.keys: list[str] = []
+        self.amounts: list[str] = []
+
+    def pay(self, payment: RefundPayment) -> PaymentReceipt:
+        self.keys.append(payment.idempotency_key)
+        self.amounts.append(str(payment.amount))
+        if self.failures > 0:
+            self.failures -= 1
+            raise PaymentGatewayError("payment gateway answered HTTP 503: maintenance")
+        return PaymentReceipt("PAY-1")
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    with fake_time() as fake:
+        yield fake
+
+
+def start(clock: FakeClock, **variables: Any) -> ProcessRun:
+    return ProcessRun({**CASE, **variables}, clock)
+
+
+def decide(run: ProcessRun, decision: str, **outputs: Any) -> None:
+    run.complete_external(
+        FARE_RULES_TOPIC,
+        fareRuleCheck=decision,
+        decisionSource="RULES",
+        llmReasoning="because",
+        llmProvider="rules",
+        **outputs,
+    )
+
+
+def pay(run: ProcessRun, gateway: ScriptedGateway) -> None:
+    """Answer the waiting payment task with the real handler, as the worker would."""
+    external = run.waiting_external()
+    assert external is not None and external.topic == PAYMENT_TOPIC
+    task = Task(
+        id="t",
+        topic=PAYMENT_TOPIC,
+        worker_id="w",
+        process_instance_id="instance-1",
+        business_key=None,
+        retries=None,
+        variables={k: TypedValue(v) for k, v in external.variables.items()},
+        deadline=time.monotonic() + 30,
+    )
+    outcome = make_payment_handler(load_settings(), gateway)(task)
+    if isinstance(outcome, Complete):
+        run.complete_external(PAYMENT_TOPIC, **outcome.variables)
+    else:
+        assert isinstance(outcome, BpmnError)
+        run.throw_bpmn_error(PAYMENT_TOPIC, outcome.code, outcome.message)
+
+
+def only_user_task(run: ProcessRun) -> Any:
+    tasks = run.user_tasks()
+    assert len(tasks) == 1, tasks
+    return tasks[0]
+
+
+# ----------------------------------------------------------------------------- refunded
+
+
+@pytest.mark.parametrize(
+    ("decision", "outputs"),
+    [
+        ("ALLOWED", {"refundAmount": 820.0}),
+        ("WITH_PENALTY", {"penaltyAmount": 150.0, "refundAmount": 670.0}),
+    ],
+)
+def test_refundable_cases_are_paid_and_end_refunded(
+    clock: FakeClock, decision: str, outputs: dict[str, Any]
+) -> None:
+    run = start(clock)
+    decide(run, decision, **outputs)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+    assert run.external_log == [FARE_RULES_TOPIC, PAYMENT_TOPIC]
+    assert run.variables["paymentStatus"] == "SUCCESS"
+    assert run.variables["paymentId"] == "PAY-1"
+    assert gateway.amounts == [f"{outputs['refundAmount']:g}"]
+
+
+def test_refundable_without_a_known_amount_goes_to_review(clock: FakeClock) -> None:
+    run = start(clock, ticketPrice=None)
+    decide(run, "ALLOWED")
+    assert only_user_task(run).name == "Manual review"
+
+
+# ----------------------------------------------------------------------------- payment errors
+
+
+def test_three_payment_failures_back_off_then_reach_an_operator(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "ALLOWED", refundAmount=820.0)
+    gateway = ScriptedGateway(failures=3)
+    for attempt in (1, 2):
+        pay(run, gateway)
+        assert run.variables["apiErrorCount"] == attempt
+        assert run.waiting_external() is None, "no retry before the back-off timer"
+        run.advance(timedelta(seconds=29))
+        assert run.waiting_external() is None
+        run.advance(timedelta(seconds=2))
+        assert run.waiting_external() is not None
+    pay(run, gateway)
+    task = only_user_task(run)
+    assert (task.name, task.candidate_groups) == ("Resolve payment", ("refund-operators",))
+    assert task.form_ref == "ticket-refund-payment"
+    assert task.variables["apiErrorCount"] == 3
+    assert task.variables["paymentError"] == "payment gateway answered HTTP 503: maintenance"
+    assert run.external_log.count(PAYMENT_TOPIC) == 3
+    assert len(set(gateway.keys)) == 1, "every attempt carries the same idempotency key"
+
+    run.complete_user_task("Task_ResolvePayment", paymentResolution="RETRY")
+    assert run.variables["apiErrorCount"] == 0
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+    assert len(set(gateway.keys)) == 1
+
+
+def test_a_retry_that_succeeds_needs_no_operator(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "ALLOWED", refundAmount=820.0)
+    gateway = ScriptedGateway(failures=2)
+    for _ in range(2):
+        pay(run, gateway)
+        run.advance(timedelta(seconds=31))
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+    assert run.variables["apiErrorCount"] == 2
+
+
+def test_operator_closes_an_unpayable_case_as_payment_escalated(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "ALLOWED", refundAmount=820.0)
+    gateway = ScriptedGateway(failures=3)
+    for _ in range(2):
+        pay(run, gateway)
+        run.advance(timedelta(seconds=31))
+    pay(run, gateway)
+    run.complete_user_task(
+        "Task_ResolvePayment", paymentResolution="RESOLVED_OUTSIDE", paymentComment="paid by hand"
+    )
+    assert run.end_event == "Payment escalated"
+
+
+def test_an_invalid_payment_request_goes_to_the_operator_without_retries(
+    clock: FakeClock,
+) -> None:
+    run = start(clock, currency=None)
+    decide(run, "ALLOWED", refundAmount=820.0)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    task = only_user_task(run)
+    assert task.name == "Resolve payment"
+    assert "currency is missing" in task.variables["paymentError"]
+    assert task.variables["apiErrorCount"] == 0
+    assert gateway.keys == []
+
+    run.complete_user_task("Task_ResolvePayment", paymentResolution="RETRY", currency="EUR")
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+
+
+# ----------------------------------------------------------------------------- manual review
+
+
+def test_manual_review_approved_with_an_amount_is_paid(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "MANUAL")
+    task = only_user_task(run)
+    assert (task.name, task.candidate_groups) == ("Manual review", ("refund-operators",))
+    assert task.form_ref == "ticket-refund-review"
+    run.complete_user_task(
+        "Task_ManualReview", approved=True, refundAmount=500.0, reviewComment="goodwill"
+    )
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+    assert gateway.amounts == ["500"]
+
+
+def test_manual_approval_without_an_amount_refunds_the_ticket_price(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "MANUAL")
+    run.complete_user_task("Task_ManualReview", approved=True, refundAmount=None)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+    assert gateway.amounts == ["820"]
+
+
+def test_manual_approval_without_amount_or_price_asks_the_operator(clock: FakeClock) -> None:
+    run = start(clock, ticketPrice=None)
+    decide(run, "MANUAL")
+    run.complete_user_task("Task_ManualReview", approved=True)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    task = only_user_task(run)
+    assert task.name == "Resolve payment"
+    assert "refundAmount is missing" in task.variables["paymentError"]
+    assert gateway.keys == []
+
+
+def test_manual_approval_never_pays_the_full_price_when_a_penalty_was_found(
+    clock: FakeClock,
+) -> None:
+    run = start(clock)
+    decide(run, "MANUAL", penaltyAmount=100.0)
+    run.complete_user_task("Task_ManualReview", approved=True)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    assert only_user_task(run).name == "Resolve payment"
+    assert gateway.keys == []
+
+
+@pytest.mark.parametrize("form", [{"approved": False}, {}, {"approved": None}])
+def test_manual_review_rejected_ends_rejected(clock: FakeClock, form: dict[str, Any]) -> None:
+    run = start(clock)
+    decide(run, "MANUAL")
+    run.complete_user_task("Task_ManualReview", **form)
+    assert run.end_event == "Rejected"
+    assert run.external_log == [FARE_RULES_TOPIC]
+
+
+@pytest.mark.parametrize("outputs", [{"fareRuleCheck": "MAYBE"}, {}])
+def test_an_unexpected_or_missing_decision_goes_to_review(
+    clock: FakeClock, outputs: dict[str, Any]
+) -> None:
+    run = start(clock)
+    run.complete_external(FARE_RULES_TOPIC, **outputs)
+    assert only_user_task(run).name == "Manual review"
+
+
+# ----------------------------------------------------------------------------- SLA
+
+
+def test_sla_breach_escalates_to_a_manager_who_approves(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "MANUAL")
+    run.advance(timedelta(hours=1, minutes=59))
+    assert only_user_task(run).name == "Manual review"
+    run.advance(timedelta(minutes=2))
+    task = only_user_task(run)
+    assert (task.name, task.candidate_groups) == ("Escalated review", ("refund-managers",))
+    assert task.form_ref == "ticket-refund-review"
+    run.complete_user_task("Task_EscalatedReview", approved=True, refundAmount=300.0)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    assert run.end_event == "Refunded"
+    assert gateway.amounts == ["300"]
+
+
+def test_sla_breach_then_manager_rejects(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "MANUAL")
+    run.advance(timedelta(hours=2, seconds=1))
+    run.complete_user_task("Task_EscalatedReview", approved=False)
+    assert run.end_event == "Rejected"
+
+
+def test_review_sla_is_overridable_per_instance(clock: FakeClock) -> None:
+    run = start(clock, reviewSla="PT30M")
+    decide(run, "MANUAL")
+    run.advance(timedelta(minutes=31))
+    assert only_user_task(run).name == "Escalated review"
+
+
+@pytest.mark.parametrize("sla", ["2 hours", "", 7200, "P", "PT"])
+def test_an_unusable_review_sla_falls_back_to_two_hours(clock: FakeClock, sla: Any) -> None:
+    run = start(clock, reviewSla=sla)
+    assert run.variables["reviewSla"] == "PT2H"
+    decide(run, "MANUAL")
+    run.advance(timedelta(hours=1, minutes=59))
+    assert only_user_task(run).name == "Manual review"
+    run.advance(timedelta(minutes=2))
+    assert only_user_task(run).name == "Escalated review"
+
+
+def test_review_completed_in_time_cancels_the_escalation(clock: FakeClock) -> None:
+    run = start(clock)
+    decide(run, "MANUAL")
+    run.complete_user_task("Task_ManualReview", approved=False)
+    run.advance(timedelta(hours=3))
+    assert run.end_event == "Rejected"
+    assert run.user_tasks() == []
