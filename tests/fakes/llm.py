@@ -156,6 +156,24 @@ class ServerError(Behaviour):
 
 
 @dataclass(frozen=True)
+class Unauthorized(Behaviour):
+    """401 whose message quotes the key it got, as OpenAI's does (a leak test's bait)."""
+
+    def reply(self, request: RecordedRequest, server: FakeLLM) -> Reply:
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return Reply(
+            status=401,
+            body={
+                "error": {
+                    "message": f"Incorrect API key provided: {key}.",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+        )
+
+
+@dataclass(frozen=True)
 class Hang(Behaviour):
     """Never answers (until the server stops)."""
 
