@@ -10,7 +10,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import StartWorker
+from tests.conftest import StartWorker, wait_until
 from tests.fakes.engine import EngineEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +77,17 @@ def exported_names(exposition: str) -> set[str]:
     return names
 
 
+def handled(exposition: str) -> list[float]:
+    """Values of the completed fare-rule task counter in an exposition."""
+    return [
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "llm_worker_tasks_processed_total"
+        and sample.labels == {"topic": "analyze-fare-rules", "outcome": "completed"}
+    ]
+
+
 def test_metric_names_parser() -> None:
     expr = (
         'sum by (le, topic) (rate(a_bucket{instance=~"$instance",x="y(z)"}[$__rate_interval]))'
@@ -101,7 +112,13 @@ def test_dashboards_and_alerts_read_only_exported_metrics(
         {"bookingId": "OBS-1", "flightStatus": "CANCELLED", "ticketPrice": 120.0},
     )
     engine.wait_for(lambda: engine.completion(task_id), message="the task's completion")
-    exposition = worker.metrics()
+
+    # The worker counts the task once the engine has acknowledged the completion.
+    def counted() -> str:
+        text = worker.metrics()
+        return text if handled(text) else ""
+
+    exposition = wait_until(counted, message="the handled task in /metrics")
     exported = exported_names(exposition) | PROMETHEUS_SYNTHETIC
 
     used = {**dashboard_exprs(), **alert_exprs()}
@@ -113,12 +130,5 @@ def test_dashboards_and_alerts_read_only_exported_metrics(
     }
     assert not missing, f"not exported by the worker: {missing}"
     # The check compares real names: the handled task shows up under its contract name.
-    handled = [
-        sample
-        for family in text_string_to_metric_families(exposition)
-        for sample in family.samples
-        if sample.name == "llm_worker_tasks_processed_total"
-        and sample.labels == {"topic": "analyze-fare-rules", "outcome": "completed"}
-    ]
-    assert [sample.value for sample in handled] == [1.0]
+    assert handled(exposition) == [1.0]
     assert {"llm_worker_task_duration_seconds_bucket", "refund_requests_total"} <= exported
