@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from llm_worker.config import Settings, load_settings
 from llm_worker.observability.health import Health
@@ -442,3 +443,17 @@ def test_production_is_scraped_by_the_prometheus_operator(builds: dict[str, list
         (endpoint,) = monitor["spec"]["endpoints"]
         assert endpoint["path"] == "/metrics"
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_scrape_job_is_the_one_the_alert_rules_expect(builds: dict[str, list[Obj]]) -> None:
+    config = yaml.safe_load((REPO / "docker" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert "llm-worker" in jobs
+    alerts = (REPO / "docker" / "prometheus" / "alerts.yml").read_text()
+    for name in ("production", "production-keda"):
+        objects = builds[name]
+        monitor = _one(objects, "ServiceMonitor", "llm-worker")
+        service = _one(objects, "Service", "llm-worker-metrics")
+        job = service["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+        assert job == "llm-worker", name
+        assert 'up{job="llm-worker"}' in alerts
