@@ -457,3 +457,52 @@ def test_scrape_job_is_the_one_the_alert_rules_expect(builds: dict[str, list[Obj
         job = service["metadata"]["labels"][monitor["spec"]["jobLabel"]]
         assert job == "llm-worker", name
         assert 'up{job="llm-worker"}' in alerts
+
+
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def test_pods_meet_the_restricted_pod_security_standard_their_namespace_enforces(
+    builds: dict[str, list[Obj]],
+) -> None:
+    """The admission checks of PSS "restricted": a pod breaking one is rejected at apply."""
+    checked = 0
+    for name, objects in builds.items():
+        enforced = {
+            o["metadata"]["name"]
+            for o in objects
+            if o["kind"] == "Namespace"
+            and o["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce")
+            == "restricted"
+        }
+        for owner, template in _pod_templates(objects):
+            if owner["metadata"].get("namespace") not in enforced:
+                continue
+            checked += 1
+            where = f"{name}: {owner['kind']}/{owner['metadata']['name']}"
+            pod = template["spec"]
+            assert not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")), where
+            for volume in pod.get("volumes", []):
+                assert set(volume) - {"name"} <= _RESTRICTED_VOLUMES, f"{where}: {volume}"
+            pod_context = pod.get("securityContext", {})
+            for container in pod["containers"] + pod.get("initContainers", []):
+                context = container.get("securityContext", {})
+                merged = {**pod_context, **context}
+                assert merged.get("runAsNonRoot") is True, where
+                assert merged.get("runAsUser", 1) != 0, where
+                assert context.get("allowPrivilegeEscalation") is False, where
+                assert not context.get("privileged"), where
+                assert "ALL" in context.get("capabilities", {}).get("drop", []), where
+                assert set(context.get("capabilities", {}).get("add", [])) <= {"NET_BIND_SERVICE"}
+                assert merged["seccompProfile"]["type"] in {"RuntimeDefault", "Localhost"}, where
+                assert not any(p.get("hostPort") for p in container.get("ports", [])), where
+    assert checked >= 5, "local (worker, Job, Camunda, PostgreSQL) and production are checked"
