@@ -344,6 +344,13 @@ def test_the_engine_health_check_asks_the_rest_api(model: dict[str, Any]) -> Non
     assert seconds(service(model, ENGINE)["healthcheck"]["start_period"]) >= 60
 
 
+def test_the_engine_runs_the_version_the_process_is_modelled_for(model: dict[str, Any]) -> None:
+    bpmn = (ROOT / "bpmn" / "ticket-refund.bpmn").read_text()
+    version = re.search(r'executionPlatformVersion="([\d.]+)"', bpmn)
+    assert version, "the BPMN names no execution platform version"
+    assert service(model, ENGINE)["image"].endswith(f":run-{version[1]}")
+
+
 def test_camunda_run_starts_without_its_example_application(model: dict[str, Any]) -> None:
     command = service(model, ENGINE)["command"]
     assert command[0] == "./camunda.sh"
