@@ -450,3 +450,34 @@ def test_grafana_data_source_is_the_stack_prometheus(model: dict[str, Any]) -> N
         url = urlsplit(source["url"])
         assert url.hostname == PROMETHEUS
         assert url.port in prometheus_ports
+
+
+def test_a_dot_env_reaches_the_worker_as_compose_reads_it(tmp_path: Path) -> None:
+    """With a key in .env the workers use the LLM; the stack's own engine URL still wins."""
+    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
+    (tmp_path / ".env").write_text(
+        "OPENAI_API_KEY=sk-test-not-a-real-key\n"
+        "CAMUNDA_URL=http://localhost:8080/engine-rest\n"
+        "WORKER_CONCURRENCY=4\n"
+        "PAYMENT_FAILURE_RATE=0.2\n"
+        "GRAFANA_PORT=3300\n"
+    )
+    result = subprocess.run(
+        [tool("docker-compose"), "config", "--format", "json"],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)
+    environment = service(model, WORKER)["environment"]
+    assert environment["CAMUNDA_URL"] == "http://camunda:8080/engine-rest"
+    assert environment["WORKER_CONCURRENCY"] == "4"
+    assert environment["PAYMENT_FAILURE_RATE"] == "0.2"
+    settings = Settings(_env_file=None, **{k.lower(): v for k, v in environment.items()})  # type: ignore[call-arg]
+    assert settings.strategy.value == "hybrid"
+    assert service(model, DEPLOY)["environment"]["OPENAI_API_KEY"] == "sk-test-not-a-real-key"
+    assert [p["published"] for p in service(model, GRAFANA)["ports"]] == ["3300"]
