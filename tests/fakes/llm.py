@@ -37,6 +37,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # names in lower case
     body: Any
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def messages(self) -> list[Json]:

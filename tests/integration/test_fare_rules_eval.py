@@ -1,0 +1,89 @@
+"""`llm-worker eval` and `llm-worker decide` as real processes: the shipped dataset meets the
+thresholds with the rules alone, and the same file evaluates an LLM endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.llm import FakeLLM
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+DATASET = REPO / "examples" / "fare_rules_eval.jsonl"
+
+
+def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "DECISION_", "LLM_", "LOG_"))
+    }
+    clean.update({"PYTHONPATH": str(REPO), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "llm_worker", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_dataset_is_large_and_covers_every_policy_step() -> None:
+    cases = [json.loads(line) for line in DATASET.read_text().splitlines() if line.strip()]
+    assert len(cases) >= 60
+    labels = {c["expected"] for c in cases}
+    assert labels == {"ALLOWED", "WITH_PENALTY", "MANUAL"}
+    prefixes = {c["note"].split()[0] for c in cases}
+    assert {"1", "2", "3", "4", "5", "6", "7", "8", "inj", "input", "lang"} <= prefixes
+
+
+def test_eval_with_the_rules_meets_the_thresholds() -> None:
+    done = run("eval", str(DATASET), "--json", DECISION_STRATEGY="rules")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["strategy"] == "rules"
+    assert summary["cases"] >= 60
+    assert summary["accuracy"] >= 0.95, summary["mistakes"]
+    assert summary["unsafe_approvals"] == 0, summary["unsafe_ids"]
+    assert summary["llm_calls"] == 0 and summary["cost_usd"] == 0
+
+
+def test_eval_against_an_llm_endpoint_counts_calls_tokens_and_cost() -> None:
+    with FakeLLM() as llm:
+        done = run(
+            "eval", str(DATASET), "--json",
+            DECISION_STRATEGY="hybrid", OPENAI_API_KEY="sk-test-eval", OPENAI_BASE_URL=llm.base_url,
+        )  # fmt: skip
+        asked = len(llm.chat_requests())
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["strategy"] == "hybrid" and summary["model"] == "gpt-4o-mini"
+    assert summary["llm_calls"] == asked > 0
+    assert summary["prompt_tokens"] > 0 and summary["cost_usd"] > 0
+    assert summary["unsafe_approvals"] == 0
+    assert "sk-test-eval" not in done.stdout + done.stderr
+
+
+def test_decide_reads_stdin_and_prints_the_output_variables() -> None:
+    case = (REPO / "examples" / "case.json").read_text()
+    done = run("decide", "-", stdin=case)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["fareRuleCheck"] == "WITH_PENALTY" and out["penaltyAmount"] == 150.0
+    assert out["refundAmount"] == 670.0 and out["decisionSource"] == "RULES"
+
+
+def test_decide_user_mistake_is_one_line_without_traceback(tmp_path: Path) -> None:
+    done = run("decide", str(tmp_path / "missing.json"))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "Traceback" not in done.stderr and "cannot read" in done.stderr
