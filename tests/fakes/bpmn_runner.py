@@ -161,6 +161,8 @@ class ProcessRun:
         # Topics in the order their external tasks were created, one entry per task.
         self.external_log: list[str] = []
         self._offered: set[Any] = set()
+        # Wait states the instance entered, even if a boundary event cancelled them later.
+        self._entered: set[str] = set()
         self._step()
 
     # ------------------------------------------------------------------ setup
@@ -204,6 +206,7 @@ class ProcessRun:
         for task in self.workflow.get_tasks(state=TaskState.READY):
             spec = task.task_spec
             external = isinstance(spec, CamundaServiceTask) and spec.topic is not None
+            self._entered.add(str(task.task_spec.bpmn_id))
             if external and task.id not in self._offered:
                 self._offered.add(task.id)
                 self.external_log.append(spec.topic)
@@ -257,6 +260,28 @@ class ProcessRun:
         ]
         assert len(ends) == 1, "exactly one end event is reached"
         return str(ends[0].task_spec.bpmn_name)
+
+    @property
+    def end_event_id(self) -> str | None:
+        if self.end_event is None:
+            return None
+        (end,) = [
+            t.task_spec.bpmn_id
+            for t in self.workflow.get_tasks(state=TaskState.COMPLETED)
+            if t.task_spec.bpmn_name == self.end_event
+            and self._elements[t.task_spec.bpmn_id].tag == f"{BPMN}endEvent"
+        ]
+        return str(end)
+
+    def visited(self) -> set[str]:
+        """Ids of the elements the instance has entered so far (as the engine's history of
+        activity instances lists them, interrupted ones included)."""
+        completed = {
+            str(t.task_spec.bpmn_id)
+            for t in self.workflow.get_tasks(state=TaskState.COMPLETED)
+            if getattr(t.task_spec, "bpmn_id", None) in self._elements
+        }
+        return completed | self._entered
 
     @property
     def variables(self) -> dict[str, Any]:

@@ -3,14 +3,17 @@ tests/fakes/bpmn_runner.py), with the real payment handler answering the payment
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
+from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
 from llm_worker.payment import PaymentGatewayError, PaymentReceipt, RefundPayment
 from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
@@ -312,3 +315,70 @@ def test_review_completed_in_time_cancels_the_escalation(clock: FakeClock) -> No
     run.advance(timedelta(hours=3))
     assert run.end_event == "Rejected"
     assert run.user_tasks() == []
+
+
+# ----------------------------------------------------------------------------- smoke cases
+
+SMOKE_CASES = sorted((Path(__file__).resolve().parents[2] / "docker" / "smoke").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", SMOKE_CASES, ids=lambda p: p.stem)
+def test_the_local_stacks_smoke_cases_take_the_route_they_expect(
+    clock: FakeClock, path: Path
+) -> None:
+    """scripts/smoke.sh runs these on a real engine; here they run on the diagram itself, with
+    the real decision and payment handlers, so a diagram change that breaks them shows now."""
+    case = json.loads(path.read_text(encoding="utf-8"))
+    start_variables = {k: v["value"] for k, v in case["start"]["variables"].items()}
+    run = ProcessRun(start_variables, clock)
+    settings = load_settings(
+        decision_strategy="rules", payment_failure_rate=case.get("paymentFailureRate", 0.0)
+    )
+    handlers = {
+        FARE_RULES_TOPIC: make_fare_rules_handler(settings),
+        PAYMENT_TOPIC: make_payment_handler(settings),
+    }
+    steps = list(case["complete"])
+    for _ in range(20):
+        if run.ended:
+            break
+        external = run.waiting_external()
+        if external is not None:
+            outcome = handlers[external.topic](_task(external.topic, external.variables))
+            if isinstance(outcome, Complete):
+                run.complete_external(external.topic, **_plain(outcome.variables))
+            else:
+                assert isinstance(outcome, BpmnError)
+                run.throw_bpmn_error(external.topic, outcome.code, outcome.message)
+            continue
+        if steps and steps[0]["task"] in {t.id for t in run.user_tasks()}:
+            step = steps.pop(0)
+            run.complete_user_task(step["task"], **_plain(step["variables"]))
+            continue
+        # Nobody acts: time passes (back-off timers, the review SLA).
+        run.advance(timedelta(hours=3))
+    assert run.end_event_id == case["expect"]["endEvent"]
+    assert set(case["expect"]["visits"]) <= run.visited()
+    for name, value in case["expect"]["variables"].items():
+        assert run.variables.get(name) == value, name
+    assert steps == []
+
+
+def _task(topic: str, variables: dict[str, Any]) -> Task:
+    return Task(
+        id="t",
+        topic=topic,
+        worker_id="w",
+        process_instance_id="smoke-instance",
+        business_key=None,
+        retries=None,
+        variables={k: TypedValue(v) for k, v in variables.items()},
+        deadline=time.monotonic() + 30,
+    )
+
+
+def _plain(variables: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: v.value if isinstance(v, TypedValue) else v["value"] if isinstance(v, dict) else v
+        for k, v in variables.items()
+    }
