@@ -27,6 +27,7 @@ class Guardrail(StrEnum):
     PENALTY_CURRENCY = "penalty_currency"
     PENALTY_NOT_IN_RULES = "penalty_not_in_rules"
     PENALTY_MISMATCH = "penalty_mismatch"
+    UNSUPPORTED_ALLOWED = "unsupported_allowed"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ def check_answer(
             )
         if rules.sure and rules.decision is not Decision.ALLOWED:
             return _override(Guardrail.CONTRADICTS_RULES, rules.reasoning)
+        if not rules.sure and not _quoted_from(answer.rule_text, case.fare_rules or ""):
+            # A full refund the rules could not confirm must at least rest on a sentence
+            # that is really in the fare rules, not on one the model made up.
+            return _override(
+                Guardrail.UNSUPPORTED_ALLOWED,
+                "the rule quoted for a full refund is not in the fare rules",
+            )
         return Checked(Decision.ALLOWED)
     return _check_penalty(answer, case, rules)
 
@@ -132,6 +140,14 @@ def numbers_in(text: str) -> set[Decimal]:
             except InvalidOperation:
                 continue
     return found
+
+
+def _quoted_from(quote: str, text: str) -> bool:
+    def norm(value: str) -> str:
+        return " ".join(value.casefold().split()).strip(" .;:\"'")
+
+    wanted = norm(quote)
+    return len(wanted) >= 8 and wanted in norm(text)
 
 
 def _decimal(value: float) -> Decimal:

@@ -27,7 +27,6 @@ class RuleResult:
     reasoning: str
     sure: bool = True
     penalty: Decimal | None = None
-    rule_text: str | None = None
     blocks_allowed: bool = False
 
 
@@ -132,14 +131,14 @@ def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Rul
             return RuleResult(
                 Decision.MANUAL, 4,
                 f"Refund asked {what}, and the fare rules forbid it: \"{_quote(group[0])}\".",
-                rule_text=group[0].text, blocks_allowed=True,
+                blocks_allowed=True,
             )  # fmt: skip
         if kinds == {Kind.FREE}:
             return RuleResult(
                 Decision.MANUAL, 4,
                 f"Refund asked {what}; the rules state no {fee} (\"{_quote(group[0])}\"), "
                 "so an operator confirms.",
-                rule_text=group[0].text, blocks_allowed=True,
+                blocks_allowed=True,
             )  # fmt: skip
         return _contradiction(group, 4)
     general_nonref = [s for s in statements if s.kind is Kind.NON_REFUNDABLE]
@@ -148,7 +147,7 @@ def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Rul
             Decision.MANUAL, 4,
             f"Refund asked {what} on a fare the rules call non-refundable "
             f"(\"{_quote(general_nonref[0])}\").",
-            rule_text=general_nonref[0].text, blocks_allowed=True,
+            blocks_allowed=True,
         )  # fmt: skip
     return RuleResult(
         Decision.MANUAL,
@@ -172,7 +171,7 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
             Decision.MANUAL, 8,
             "The fee depends on how long before departure the refund is asked, and the "
             "departure date is not known.",
-            rule_text=timed[0].text, blocks_allowed=True,
+            blocks_allowed=True,
         )  # fmt: skip
     in_window = [s for s in timed if hours is not None and s.window and s.window.contains(hours)]
     if timed and not in_window:
@@ -200,7 +199,6 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
             Decision.ALLOWED,
             5,
             f'The fare rules allow a refund without charge: "{_quote(group[0])}".',
-            rule_text=group[0].text,
         )
     if kinds == {Kind.FEE}:
         return _fee_result(case, group, step=6, context="cancellation fee")
@@ -210,7 +208,6 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
             7,
             f'The fare is non-refundable ("{_quote(group[0])}"); an operator decides on a '
             "waiver or a tax-only refund.",
-            rule_text=group[0].text,
             blocks_allowed=True,
         )
     return _contradiction(group, 8)
@@ -234,7 +231,7 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
         return RuleResult(
             Decision.MANUAL, 8,
             f"The fare rules state different {context}s that could apply ({listed}).",
-            rule_text=fees[0].text, blocks_allowed=True,
+            blocks_allowed=True,
         )  # fmt: skip
     if not options:
         if missing_price:
@@ -246,7 +243,7 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
         return RuleResult(
             Decision.MANUAL, step,
             f"The {context} is {why} (\"{_quote(fees[0])}\").",
-            rule_text=fees[0].text, blocks_allowed=True,
+            blocks_allowed=True,
         )  # fmt: skip
     penalty = options.pop()
     if case.ticket_price is not None and penalty > case.ticket_price:
@@ -254,13 +251,13 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
             Decision.MANUAL, step,
             f"The {context} {_money(penalty, case.currency)} is above the ticket price "
             f"{_money(case.ticket_price, case.currency)}.",
-            rule_text=fees[0].text, blocks_allowed=True,
+            blocks_allowed=True,
         )  # fmt: skip
     return RuleResult(
         Decision.WITH_PENALTY, step,
         f"The fare rules allow a refund for {_article(context)} {context} of "
         f"{_money(penalty, case.currency)}: \"{_quote(fees[0])}\".",
-        penalty=penalty, rule_text=fees[0].text, blocks_allowed=True,
+        penalty=penalty, blocks_allowed=True,
     )  # fmt: skip
 
 
@@ -300,7 +297,6 @@ def _contradiction(group: list[Statement], step: int) -> RuleResult:
         Decision.MANUAL,
         step,
         f"The fare rules contradict each other for this request: {quoted}.",
-        rule_text=group[0].text,
         blocks_allowed=True,
     )
 

@@ -86,7 +86,7 @@ def test_strategy_that_asks_needs_an_advisor() -> None:
 
 
 def test_hybrid_asks_only_where_the_rules_are_unsure() -> None:
-    advisor = ScriptedAdvisor([llm("ALLOWED")])
+    advisor = ScriptedAdvisor([llm("ALLOWED", rule_text="remboursable sans frais")])
     d = decider(DecisionStrategy.HYBRID, advisor)
     sure = d.decide(variables(), deadline())
     unsure = d.decide(variables(fareRules="Billet remboursable sans frais."), deadline())

@@ -56,7 +56,8 @@ def test_answer_outside_the_three_values(value: str) -> None:
 
 
 def test_decision_case_and_spaces_are_tolerated() -> None:
-    assert check(answer(" allowed "), case(UNREAD)).decision is Decision.ALLOWED
+    quoted = answer(" allowed ", rule_text="Billet remboursable sans frais.")
+    assert check(quoted, case(UNREAD)).decision is Decision.ALLOWED
 
 
 def test_manual_always_passes() -> None:
@@ -89,9 +90,16 @@ def test_allowed_on_text_with_injection_is_overridden() -> None:
     assert check(penalty, c).guardrail is Guardrail.PROMPT_INJECTION
 
 
-def test_allowed_where_rules_could_not_read_passes() -> None:
-    checked = check(answer("ALLOWED"), case("Billet remboursable sans frais avant le départ."))
+def test_allowed_where_rules_could_not_read_passes_with_a_real_quote() -> None:
+    c = case("Billet remboursable  sans frais avant le départ.")
+    checked = check(answer("ALLOWED", rule_text="remboursable sans frais avant le départ"), c)
     assert (checked.decision, checked.guardrail) == (Decision.ALLOWED, None)
+
+
+@pytest.mark.parametrize("quote", ["", "refundable without charge", "sans"])
+def test_allowed_resting_on_no_real_sentence_is_overridden(quote: str) -> None:
+    c = case("Billet remboursable sans frais avant le départ.")
+    assert check(answer("ALLOWED", rule_text=quote), c).guardrail is (Guardrail.UNSUPPORTED_ALLOWED)
 
 
 @pytest.mark.parametrize(
