@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -109,6 +109,7 @@ class EngineAdmin:
         session: requests.Session | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._shown = _without_credentials(self._base)
         self._timeout = (min(5.0, timeout_s), timeout_s)
         self._session = session or requests.Session()
         if auth is not None:
@@ -330,11 +331,11 @@ class EngineAdmin:
             response = self._session.request(method, url, timeout=self._timeout, **kwargs)
         except requests.Timeout:
             raise EngineUnreachableError(
-                f"the engine at {self._base} did not answer within {self._timeout[1]:g} s"
+                f"the engine at {self._shown} did not answer within {self._timeout[1]:g} s"
             ) from None
         except requests.RequestException as exc:
             raise EngineUnreachableError(
-                f"cannot reach the engine at {self._base} ({type(exc).__name__})"
+                f"cannot reach the engine at {self._shown} ({type(exc).__name__})"
             ) from None
         if response.status_code == 404 and may_be_missing:
             raise _NotFoundError(path)
@@ -355,12 +356,22 @@ class EngineAdmin:
         except ValueError:
             raise EngineAdminError(
                 f"the engine answered {operation} with something that is not JSON "
-                f"(is CAMUNDA_URL {self._base} the engine-rest base?)"
+                f"(is CAMUNDA_URL {self._shown} the engine-rest base?)"
             ) from None
 
 
 class _NotFoundError(EngineAdminError):
     """A 404 the caller asked to see (the thing looked up does not exist)."""
+
+
+def _without_credentials(url: str) -> str:
+    """The URL as it may appear in a message: user and password in it are dropped."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _content_type(path: Path) -> str:

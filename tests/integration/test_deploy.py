@@ -258,3 +258,14 @@ def test_a_diagram_the_engine_rejects_is_reported(
     (line,) = result.stderr.strip().splitlines()
     assert "the engine could not deploy: HTTP 400: ENGINE-12018" in line
     assert state.deployments == []
+
+
+def test_credentials_in_the_engine_url_never_reach_a_message() -> None:
+    from llm_worker.engine_admin import EngineAdmin, EngineUnreachableError
+
+    port = free_port()
+    admin = EngineAdmin(f"http://ops:hunter2@127.0.0.1:{port}/engine-rest", timeout_s=2)
+    with pytest.raises(EngineUnreachableError) as caught:
+        admin.deploy([REPO_ROOT / "bpmn" / "ticket-refund.bpmn"])
+    assert "hunter2" not in str(caught.value)
+    assert f"127.0.0.1:{port}/engine-rest" in str(caught.value)
