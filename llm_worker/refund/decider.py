@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from llm_worker.config import DecisionStrategy
+from llm_worker.logs import get_logger
 from llm_worker.refund.guardrails import check_answer
 from llm_worker.refund.inputs import CaseProblems, Variable, read_case
 from llm_worker.refund.models import (
@@ -25,6 +26,8 @@ from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
 from llm_worker.refund.text import read_fare_rules
 
 RULES_PROVIDER = "rules"
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,15 +149,12 @@ class Decider:
         try:
             advice = advisor.advise(case, deadline)
         except AdviceError as failed:
-            return replace(
-                base,
-                reasoning=_clip(
-                    f"The LLM could not be used ({failed.message}), so an operator decides. "
-                    f"Rules: {rules.reasoning}"
-                ),
-                error=_clip(failed.message),
-                usage=failed.usage,
-            )
+            return _llm_failed(base, rules, failed.message, failed.usage)
+        except Exception as exc:
+            # Whatever else the LLM client raises, the contract holds: the case goes to an
+            # operator and the task completes. The traceback is logged for the developers.
+            _log.exception("unexpected error from the LLM client", booking_id=case.booking_id)
+            return _llm_failed(base, rules, f"unexpected LLM client error ({type(exc).__name__})")
         answer = advice.answer
         checked = check_answer(answer, case, rules, injection)
         said = f'The LLM answered {answer.decision[:20]}: "{_one_line(answer.reasoning)}"'
@@ -179,6 +179,20 @@ class Decider:
             refund=_refund(case, checked.decision, checked.penalty),
             usage=advice.usage,
         )
+
+
+def _llm_failed(
+    base: Verdict, rules: RuleResult, message: str, usage: Usage | None = None
+) -> Verdict:
+    return replace(
+        base,
+        reasoning=_clip(
+            f"The LLM could not be used ({message}), so an operator decides. "
+            f"Rules: {rules.reasoning}"
+        ),
+        error=_clip(message),
+        usage=usage or Usage(),
+    )
 
 
 def _refund(case: RefundCase, decision: Decision, penalty: Decimal | None) -> Decimal | None:

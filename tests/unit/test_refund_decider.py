@@ -22,7 +22,7 @@ NOW = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 class ScriptedAdvisor:
     """An Advisor that answers from a script and records the cases it was asked about."""
 
-    answers: list[LlmAnswer | AdviceError] = field(default_factory=list)
+    answers: list[LlmAnswer | Exception] = field(default_factory=list)
     asked: list[RefundCase] = field(default_factory=list)
     provider: str = "openai"
     model: str = "gpt-test"
@@ -31,7 +31,7 @@ class ScriptedAdvisor:
     def advise(self, case: RefundCase, deadline: float) -> Advice:
         self.asked.append(case)
         item = self.answers.pop(0)
-        if isinstance(item, AdviceError):
+        if isinstance(item, Exception):
             raise item
         return Advice(item, Usage(prompt_tokens=100, completion_tokens=20, cost_usd=0.001, calls=1))
 
@@ -164,3 +164,10 @@ def test_input_problems_are_named_in_the_reasoning() -> None:
     assert verdict.decision is Decision.MANUAL
     assert "ticketPrice is not a decimal amount: '12a'" in verdict.reasoning
     assert "departureDate is not an ISO 8601 date: 'soon'" in verdict.reasoning
+
+
+def test_any_unexpected_llm_client_error_is_still_a_manual_fallback() -> None:
+    advisor = ScriptedAdvisor([RuntimeError("boom with secret sk-abc")])
+    verdict = decider(DecisionStrategy.LLM, advisor).decide(variables(), deadline())
+    assert (verdict.decision, verdict.source) == (Decision.MANUAL, Source.FALLBACK)
+    assert verdict.error == "unexpected LLM client error (RuntimeError)"
