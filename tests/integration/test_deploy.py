@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from llm_worker.engine_admin import EngineAdmin, EngineUnreachableError
 from tests.conftest import REPO_ROOT, free_port, worker_env
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.engine_admin import AdminState, install_admin_routes
@@ -261,8 +262,6 @@ def test_a_diagram_the_engine_rejects_is_reported(
 
 
 def test_credentials_in_the_engine_url_never_reach_a_message() -> None:
-    from llm_worker.engine_admin import EngineAdmin, EngineUnreachableError
-
     port = free_port()
     admin = EngineAdmin(f"http://ops:hunter2@127.0.0.1:{port}/engine-rest", timeout_s=2)
     with pytest.raises(EngineUnreachableError) as caught:
