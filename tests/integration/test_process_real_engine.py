@@ -1,0 +1,213 @@
+"""The ticket-refund process on a real Camunda 7 (set CAMUNDA_TEST_URL, e.g. the local stack's
+http://localhost:8080/engine-rest): what the runner and the emulator cannot prove, namely that
+the engine deploys the diagram and forms, evaluates its JUEL, fills errorMessageVariable, fires
+the SLA timer and routes each case to the expected end event. Skipped without an engine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from llm_worker.commands.start import typed_variables
+from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
+from llm_worker.engine_admin import EngineAdmin, deployment_resources
+from llm_worker.handlers.fare_rules import make_fare_rules_handler
+from llm_worker.handlers.payment import make_payment_handler
+from llm_worker.runtime.task import BpmnError, Complete, Handler, Task
+from llm_worker.runtime.variables import decode_variables, encode_variables
+from tests.conftest import REAL_ENGINE_URL, REPO_ROOT
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.real_engine,
+    pytest.mark.skipif(not REAL_ENGINE_URL, reason="needs a Camunda 7 engine (CAMUNDA_TEST_URL)"),
+]
+WORKER = "llm-worker-process-test"
+
+
+class RealEngine:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = requests.Session()
+        self.admin = EngineAdmin(self.url)
+        self.instances: list[str] = []
+        settings = load_settings(decision_strategy="rules", payment_failure_rate=0.0)
+        self.handlers: dict[str, Handler] = {
+            FARE_RULES_TOPIC: make_fare_rules_handler(settings),
+            PAYMENT_TOPIC: make_payment_handler(settings),
+        }
+
+    def close(self) -> None:
+        for pid in self.instances:
+            self.http.delete(f"{self.url}/process-instance/{pid}", timeout=30)
+        self.http.close()
+        self.admin.close()
+
+    def start(self, **variables: Any) -> str:
+        variables.setdefault("bookingId", f"T{uuid.uuid4().hex[:10].upper()}")
+        started = self.admin.start(typed_variables(variables))
+        self.instances.append(started.id)
+        return started.id
+
+    def work(self, pid: str, topic: str) -> Task:
+        """Lock the instance's task on `topic` and answer it with the real handler."""
+
+        def fetch() -> list[dict[str, Any]]:
+            body = {
+                "workerId": WORKER,
+                "maxTasks": 1,
+                "topics": [{"topicName": topic, "lockDuration": 30000, "processInstanceId": pid}],
+            }
+            found: list[dict[str, Any]] = self.http.post(
+                f"{self.url}/external-task/fetchAndLock", json=body, timeout=30
+            ).json()
+            return found
+
+        (raw,) = wait(fetch, 30, f"an external task on {topic}")
+        task = Task(
+            id=raw["id"],
+            topic=topic,
+            worker_id=WORKER,
+            process_instance_id=raw["processInstanceId"],
+            business_key=raw.get("businessKey"),
+            retries=raw.get("retries"),
+            variables=decode_variables(raw.get("variables")),
+            deadline=time.monotonic() + 25,
+        )
+        outcome = self.handlers[topic](task)
+        if isinstance(outcome, Complete):
+            body = {"workerId": WORKER, "variables": encode_variables(outcome.variables)}
+            path = "complete"
+        else:
+            assert isinstance(outcome, BpmnError)
+            body = {
+                "workerId": WORKER,
+                "errorCode": outcome.code,
+                "errorMessage": outcome.message,
+                "variables": encode_variables(outcome.variables),
+            }
+            path = "bpmnError"
+        response = self.http.post(
+            f"{self.url}/external-task/{task.id}/{path}", json=body, timeout=30
+        )
+        assert response.status_code == 204, response.text
+        return task
+
+    def user_task(self, pid: str, key: str, timeout: float = 30) -> dict[str, Any]:
+        def find() -> list[dict[str, Any]]:
+            tasks: list[dict[str, Any]] = self.http.get(
+                f"{self.url}/task",
+                params={"processInstanceId": pid, "taskDefinitionKey": key},
+                timeout=30,
+            ).json()
+            return tasks
+
+        (task,) = wait(find, timeout, f"user task {key}")
+        return task
+
+    def candidate_groups(self, task_id: str) -> set[str]:
+        links = self.http.get(f"{self.url}/task/{task_id}/identity-links", timeout=30).json()
+        return {link["groupId"] for link in links if link["type"] == "candidate"}
+
+    def complete(self, task_id: str, **variables: Any) -> None:
+        response = self.http.post(
+            f"{self.url}/task/{task_id}/complete",
+            json={"variables": typed_variables(variables)},
+            timeout=30,
+        )
+        assert response.status_code in (200, 204), response.text
+
+    def end_event(self, pid: str) -> str:
+        def ended() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = self.http.get(
+                f"{self.url}/history/activity-instance",
+                params={"processInstanceId": pid, "activityType": "noneEndEvent"},
+                timeout=30,
+            ).json()
+            return found
+
+        (end,) = wait(ended, 30, "the end event")
+        return str(end["activityId"])
+
+    def variable(self, pid: str, name: str) -> Any:
+        found = self.http.get(
+            f"{self.url}/history/variable-instance",
+            params={"processInstanceId": pid, "variableName": name},
+            timeout=30,
+        ).json()
+        return found[0]["value"] if found else None
+
+
+def wait(probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[RealEngine]:
+    assert REAL_ENGINE_URL
+    real = RealEngine(REAL_ENGINE_URL)
+    real.admin.deploy(deployment_resources(REPO_ROOT / "bpmn"))
+    yield real
+    real.close()
+
+
+CANCELLED = {"flightStatus": "CANCELLED", "fareRules": "NON-REFUNDABLE.", "ticketPrice": 500.0}
+
+
+def test_an_unchanged_redeploy_is_no_new_version(engine: RealEngine) -> None:
+    again = engine.admin.deploy(deployment_resources(REPO_ROOT / "bpmn"))
+    assert not again.changed
+
+
+def test_a_cancelled_flight_is_refunded(engine: RealEngine) -> None:
+    pid = engine.start(currency="USD", **CANCELLED)
+    engine.work(pid, FARE_RULES_TOPIC)
+    engine.work(pid, PAYMENT_TOPIC)
+    assert engine.end_event(pid) == "End_Refunded"
+    assert engine.variable(pid, "paymentStatus") == "SUCCESS"
+    assert engine.variable(pid, "apiErrorCount") == 0
+
+
+def test_an_invalid_payment_reaches_the_operator_with_the_message(engine: RealEngine) -> None:
+    pid = engine.start(**CANCELLED)
+    engine.work(pid, FARE_RULES_TOPIC)
+    engine.work(pid, PAYMENT_TOPIC)
+    task = engine.user_task(pid, "Task_ResolvePayment")
+    assert engine.candidate_groups(task["id"]) == {"refund-operators"}
+    assert "currency is missing" in str(engine.variable(pid, "paymentError"))
+    engine.complete(task["id"], paymentResolution="RESOLVED_OUTSIDE")
+    assert engine.end_event(pid) == "End_PaymentEscalated"
+
+
+def test_manual_approval_without_an_amount_pays_the_ticket_price(engine: RealEngine) -> None:
+    pid = engine.start(ticketPrice=275.0, currency="EUR")
+    engine.work(pid, FARE_RULES_TOPIC)
+    task = engine.user_task(pid, "Task_ManualReview")
+    assert engine.candidate_groups(task["id"]) == {"refund-operators"}
+    assert engine.variable(pid, "reviewSla") == "PT2H"
+    engine.complete(task["id"], approved=True)
+    engine.work(pid, PAYMENT_TOPIC)
+    assert engine.end_event(pid) == "End_Refunded"
+    assert engine.variable(pid, "refundAmount") == 275.0
+
+
+def test_the_review_sla_escalates_to_a_manager(engine: RealEngine) -> None:
+    pid = engine.start(ticketPrice=90.0, currency="EUR", reviewSla="PT1S")
+    engine.work(pid, FARE_RULES_TOPIC)
+    # The job executor picks the timer up within its acquisition back-off.
+    task = engine.user_task(pid, "Task_EscalatedReview", timeout=120)
+    assert engine.candidate_groups(task["id"]) == {"refund-managers"}
+    engine.complete(task["id"], approved=False)
+    assert engine.end_event(pid) == "End_Rejected"
