@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -10,6 +11,7 @@ from llm_worker.refund.models import Decision, RefundCase
 from llm_worker.refund.text import Kind, Reading, Scope, Statement
 
 _CENT = Decimal("0.01")
+_EXCEPTION = re.compile(r"\b(?:EXCEPT|UNLESS|HOWEVER|BUT)\b")
 
 
 @dataclass(frozen=True)
@@ -174,18 +176,16 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
             blocks_allowed=True,
         )  # fmt: skip
     in_window = [s for s in timed if hours is not None and s.window and s.window.contains(hours)]
-    if timed and not in_window:
-        untimed = [s for s in candidates if s.window is None]
-        if not untimed:
-            return RuleResult(
-                Decision.MANUAL, 8,
-                "The fare rules set conditions by time before departure, and none covers a "
-                f"request {hours:.0f} hours before departure.",
-                blocks_allowed=True, sure=False,
-            )  # fmt: skip
+    if timed and not in_window and not any(s.window is None for s in candidates):
+        return RuleResult(
+            Decision.MANUAL, 8,
+            "The fare rules set conditions by time before departure, and none covers a "
+            f"request {hours:.0f} hours before departure.",
+            blocks_allowed=True, sure=False,
+        )  # fmt: skip
     # The most specific statements win: a timing window over "before departure" over general.
-    group = in_window or [s for s in candidates if s.scope is Scope.BEFORE_DEPARTURE]
-    group = group or [s for s in candidates if s.window is None]
+    untimed = [s for s in candidates if s.window is None]
+    group = in_window or [s for s in untimed if s.scope is Scope.BEFORE_DEPARTURE] or untimed
     if not group:
         return RuleResult(
             Decision.MANUAL,
@@ -195,6 +195,10 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
         )
     kinds = {s.kind for s in group}
     if kinds == {Kind.FREE}:
+        # A full refund only when nothing else that applies now speaks of a fee or forbids it.
+        others = [s for s in in_window + untimed if s.kind is not Kind.FREE]
+        if others:
+            return _contradiction([group[0], others[0]], 8)
         return RuleResult(
             Decision.ALLOWED,
             5,
@@ -203,12 +207,15 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
     if kinds == {Kind.FEE}:
         return _fee_result(case, group, step=6, context="cancellation fee")
     if kinds == {Kind.NON_REFUNDABLE}:
+        # "NON-REFUNDABLE EXCEPT ..." carries an exception the reader does not parse.
+        exception = any(_EXCEPTION.search(s.text) for s in group)
         return RuleResult(
             Decision.MANUAL,
             7,
             f'The fare is non-refundable ("{_quote(group[0])}"); an operator decides on a '
             "waiver or a tax-only refund.",
             blocks_allowed=True,
+            sure=not exception,
         )
     return _contradiction(group, 8)
 

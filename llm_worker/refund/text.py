@@ -129,26 +129,31 @@ _AMOUNT = re.compile(
 )
 _PERCENT = re.compile(rf"(?<![\w.,])(?P<num>{_NUM})\s?(?:%|PERCENT\b|PER CENT\b|PCT\b)")
 _UNIT_HOURS = {"HOUR": 1.0, "HR": 1.0, "H": 1.0, "DAY": 24.0, "WEEK": 168.0}
-_UNIT = r"(?P<unit>HOURS?|HRS?|H|DAYS?|WEEKS?)"
+_UNIT = r"(?P<unit>HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 _BEFORE = r"(?:BEFORE|PRIOR TO|PRIOR)"
 _WINDOW_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) {_UNIT}"), "between"),
     (
         re.compile(
             rf"(?:MORE THAN|OVER|GREATER THAN|EARLIER THAN|BEYOND|AT LEAST|MINIMUM OF|MINIMUM|"
-            rf"UP TO|UNTIL|NO LATER THAN|LATEST) (?P<n>\d+) {_UNIT} {_BEFORE}"
+            rf"UP TO|UNTIL|NO LATER THAN|LATEST) (?P<n>\d+) ?{_UNIT} {_BEFORE}"
         ),
         "min",
     ),
-    (re.compile(rf"(?P<n>\d+) {_UNIT} OR MORE {_BEFORE}"), "min"),
+    (re.compile(rf"(?P<n>\d+) ?{_UNIT} OR MORE {_BEFORE}"), "min"),
     (
         re.compile(
-            rf"(?:LESS THAN|WITHIN|FEWER THAN|UNDER|INSIDE|LAST) (?P<n>\d+) {_UNIT}"
+            rf"(?:LESS THAN|WITHIN|FEWER THAN|UNDER|INSIDE|LAST) (?P<n>\d+) ?{_UNIT}"
             rf"(?: {_BEFORE}| OF (?:THE )?(?:SCHEDULED )?(?:DEPARTURE|TRAVEL|FLIGHT))"
         ),
         "max",
     ),
-    (re.compile(rf"(?P<n>\d+) {_UNIT} OR LESS {_BEFORE}"), "max"),
+    (re.compile(rf"(?P<n>\d+) ?{_UNIT} OR LESS {_BEFORE}"), "max"),
+    # "IF CANCELLED 30 DAYS BEFORE DEPARTURE": read as at least that long before.
+    (re.compile(rf"(?P<n>\d+) ?{_UNIT} {_BEFORE}"), "min"),
+)
+_OTHERWISE = re.compile(
+    r"^(?:OTHERWISE|ELSE|THEN|THEREAFTER|AFTER THAT|IN ALL OTHER CASES|IN OTHER CASES|LATER)\b"
 )
 
 _NO_SHOW = re.compile(
@@ -178,6 +183,7 @@ _FREE = re.compile(
     r"FULL(?:Y)? REFUND(?:ABLE|ED)?\b|REFUNDABLE IN FULL|FREE (?:CANCELL?ATION|REFUND)|"
     r"PENALTY:? NIL|CHARGE:? NIL|FEE:? NIL|PENALTY-FREE|FEE-FREE|CHARGE-FREE"
 )
+_BARE_FREE = re.compile(r"\bFREE\b")
 _FEE_WORDS = re.compile(
     r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|FORFEIT|"
     r"ALLOWED FOR|LESS\b|MINUS"
@@ -215,7 +221,9 @@ _FOREIGN = re.compile(
     r"\bBILJETT|\bAVGIFT|\bTARIF\b|\bPRIMA\b|\bDOPO\b|[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff"
     r"\u4e00-\u9fff]"
 )
-_SENTENCE_SPLIT = re.compile(r"(?<=[.;!])\s+|\s+-\s+|\n+|\s{3,}")
+_SENTENCE_SPLIT = re.compile(
+    r"(?<=[.;!])\s+|\s+-\s+|\n+|\s{3,}|,\s*(?=(?:THEN|OTHERWISE|THEREAFTER|AFTER THAT)\b)"
+)
 _HEADING_MAX = 48
 
 
@@ -247,6 +255,8 @@ def read_fare_rules(text: str | None) -> Reading:
                 continue
             scope = _scope(clause) or heading_scope
             window = _window(clause) or heading_window
+            if window is None and _OTHERWISE.match(clause) and statements:
+                window = _complement(statements[-1].window)
             found = _statement(clause, scope, window)
             if found is not None:
                 statements.append(found)
@@ -264,7 +274,7 @@ def _heading(clause: str) -> tuple[str, Scope, Window | None] | None:
         return None
     if _ASIDE.search(clause):
         return None
-    if _NON_REFUNDABLE.search(clause) or _FREE.search(clause) or _FEE_WORDS.search(clause):
+    if any(p.search(clause) for p in (_NON_REFUNDABLE, _FREE, _BARE_FREE, _FEE_WORDS)):
         return None
     scope = _scope(clause)
     window = _window(clause)
@@ -312,6 +322,17 @@ def _window(clause: str) -> Window | None:
     return None
 
 
+def _complement(window: Window | None) -> Window | None:
+    """The timing an "otherwise" sentence covers after a one-sided window."""
+    if window is None:
+        return None
+    if window.min_hours is not None and window.max_hours is None:
+        return Window(max_hours=window.min_hours)
+    if window.max_hours is not None and window.min_hours is None:
+        return Window(min_hours=window.max_hours)
+    return None
+
+
 def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | None:
     fees = _fees(clause, timed=window is not None or scope is not Scope.UNSPECIFIED)
     nonref = _NON_REFUNDABLE.search(clause)
@@ -330,7 +351,7 @@ def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | 
                 alternative=second, pick=pick,
             )  # fmt: skip
         return first
-    if _FREE.search(clause):
+    if _FREE.search(clause) or (_REFUND_TOPIC.search(clause) and _BARE_FREE.search(clause)):
         return Statement(Kind.FREE, scope, clause, window)
     return None
 
@@ -359,7 +380,7 @@ def _fees(clause: str, *, timed: bool) -> list[Statement]:
         elif _REFUND_PERCENT.search(near):
             # "50% OF THE FARE IS REFUNDED": the fee is the rest.
             fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=100 - value))
-        elif mentions_fee:
+        elif mentions_fee or timed:
             fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=value))
     for m in _AMOUNT.finditer(clause):
         code = m.group("code1") or m.group("code2")

@@ -234,3 +234,24 @@ def test_injected_text_is_manual_and_blocks_allowed() -> None:
     assert result.decision is Decision.MANUAL
     assert result.blocks_allowed
     assert "addressed to the decision system" in result.reasoning
+
+
+def test_step7_non_refundable_with_an_exception_lets_the_llm_read_it() -> None:
+    result = decide(case(fare_rules="NON-REFUNDABLE EXCEPT FOR A FEE OF USD 100 BEFORE DEPARTURE"))
+    assert (result.decision, result.step, result.sure) == (Decision.MANUAL, 7, False)
+    assert result.blocks_allowed
+
+
+def test_otherwise_and_then_sentences_take_the_other_side_of_the_window() -> None:
+    rules = "CANCEL: FREE UNTIL 24H BEFORE DEPARTURE, THEN USD 80"
+    early = decide(case(fare_rules=rules, departure_date=REQUEST + timedelta(days=5)))
+    late = decide(case(fare_rules=rules, departure_date=REQUEST + timedelta(hours=10)))
+    assert early.decision is Decision.ALLOWED
+    assert (late.decision, late.penalty) == (Decision.WITH_PENALTY, Decimal(80))
+
+
+def test_free_before_departure_against_a_general_fee_is_a_contradiction() -> None:
+    rules = "BEFORE DEPARTURE: FREE OF CHARGE. CHARGE USD 100 FOR CANCEL/REFUND."
+    result = decide(case(fare_rules=rules))
+    assert result.decision is Decision.MANUAL
+    assert "contradict" in result.reasoning
