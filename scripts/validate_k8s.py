@@ -11,8 +11,9 @@ Checks, without a cluster:
   Deployment has two autoscalers, ConfigMaps and required Secrets exist, Services and the
   ServiceMonitor select something and name real ports, probes name real ports;
 - every component is used by some overlay;
-- the prometheus-adapter rules have their required fields, expose the External metrics the
-  HPAs ask for, and (like the KEDA Prometheus queries) are valid PromQL (`promtool check rules`).
+- the prometheus-adapter rules have their required fields, serve every External and Pods
+  metric the HPAs ask for, and (like the KEDA Prometheus queries) are valid PromQL
+  (`promtool check rules`).
 
 Usage: python scripts/validate_k8s.py [--root k8s] [-k 1.30 -k 1.37]; exit 1 on any problem.
 """
@@ -20,6 +21,7 @@ Usage: python scripts/validate_k8s.py [--root k8s] [-k 1.30 -k 1.37]; exit 1 on 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -307,71 +309,108 @@ def check_components(root: Path, build_dirs: list[Path]) -> list[str]:
     ]
 
 
-def render_adapter_query(metrics_query: str, namespace: str) -> str:
-    """The PromQL prometheus-adapter sends for an External metric request in NAMESPACE."""
-    series = "camunda_external_tasks_pending"
+# prometheus-adapter rule sections: which HPA metric types they serve, and the resources a rule
+# must map for them (a Pods metric is asked for per pod of the HPA's namespace).
+_ADAPTER_SECTIONS = {
+    "custom": ({"Pods", "Object"}, ("namespace", "pod")),
+    "external": ({"External"}, ("namespace",)),
+}
+_SERIES_NAME = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
+
+
+def series_name(series_query: str) -> str | None:
+    """The metric a rule's seriesQuery names (`name{...}`), if it names exactly one."""
+    match = _SERIES_NAME.match(series_query)
+    return match.group(1) if match else None
+
+
+def render_adapter_query(rule: Mapping[str, Any], section: str, namespace: str) -> str:
+    """The PromQL prometheus-adapter sends for a metric request in NAMESPACE: an External
+    metric is asked for by namespace, a Pods metric for the HPA's pods, grouped by pod."""
+    series = series_name(str(rule.get("seriesQuery", ""))) or "unknown_series"
+    if section == "external":
+        matchers, group_by = f'namespace="{namespace}"', "namespace"
+    else:
+        matchers, group_by = f'namespace="{namespace}",pod=~"llm-worker-.*"', "pod"
     return (
-        metrics_query.replace("<<.Series>>", series)
-        .replace("<<.LabelMatchers>>", f'namespace="{namespace}"')
-        .replace("<<.GroupBy>>", "namespace")
+        str(rule.get("metricsQuery", ""))
+        .replace("<<.Series>>", series)
+        .replace("<<.LabelMatchers>>", matchers)
+        .replace("<<.GroupBy>>", group_by)
     )
 
 
-def adapter_rules(root: Path) -> list[Obj]:
+def adapter_rules(root: Path) -> dict[str, list[Obj]]:
+    """The adapter rules by section (custom, external) of k8s/prometheus-adapter/values.yaml."""
     path = root / _ADAPTER_VALUES
     if not path.is_file():
-        return []
+        return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    rules = (data.get("rules") or {}).get("external") or []
-    return [rule for rule in rules if isinstance(rule, dict)]
+    sections = data.get("rules") or {}
+    return {
+        section: [rule for rule in sections.get(section) or [] if isinstance(rule, dict)]
+        for section in _ADAPTER_SECTIONS
+    }
+
+
+def _check_rule(rule: Obj, section: str, where: str) -> list[str]:
+    problems = []
+    for key in ("seriesQuery", "metricsQuery", "resources", "name"):
+        if not rule.get(key):
+            problems.append(f"{where}: {key} is required")
+    if rule.get("seriesQuery") and series_name(str(rule["seriesQuery"])) is None:
+        problems.append(f'{where}: seriesQuery must name one metric, as in name{{label!=""}}')
+    query = str(rule.get("metricsQuery", ""))
+    for placeholder in ("<<.Series>>", "<<.LabelMatchers>>"):
+        if query and placeholder not in query:
+            problems.append(
+                f"{where}: metricsQuery lacks {placeholder}, so the HPA's namespace, pods and "
+                "selector would be ignored"
+            )
+    if section == "custom" and query and "<<.GroupBy>>" not in query:
+        problems.append(f"{where}: metricsQuery lacks <<.GroupBy>>: one value per pod is needed")
+    resources = rule.get("resources") or {}
+    overrides = resources.get("overrides") or {}
+    if resources and "template" not in resources:
+        for label in _ADAPTER_SECTIONS[section][1]:
+            if label not in overrides:
+                problems.append(f"{where}: resources must map the {label} label")
+    name = rule.get("name") or {}
+    if name and not name.get("matches"):
+        problems.append(f"{where}: name.matches is required")
+    return problems
 
 
 def check_adapter(root: Path, builds: list[Build]) -> tuple[list[str], list[tuple[str, str]]]:
     """Problems of the prometheus-adapter values, and the PromQL queries to syntax-check."""
-    where = str(Path(root.name) / _ADAPTER_VALUES)
+    values = str(Path(root.name) / _ADAPTER_VALUES)
     problems: list[str] = []
     queries: list[tuple[str, str]] = []
-    rules = adapter_rules(root)
-    exposed: set[str] = set()
-    for index, rule in enumerate(rules):
-        for key in ("seriesQuery", "metricsQuery", "resources", "name"):
-            if not rule.get(key):
-                problems.append(f"{where}: rules.external[{index}]: {key} is required")
-        query = str(rule.get("metricsQuery", ""))
-        for placeholder in ("<<.Series>>", "<<.LabelMatchers>>"):
-            if query and placeholder not in query:
-                problems.append(
-                    f"{where}: rules.external[{index}]: metricsQuery lacks {placeholder}, so the "
-                    "HPA's namespace and selector would be ignored"
-                )
-        overrides = (rule.get("resources") or {}).get("overrides") or {}
-        if (
-            rule.get("resources")
-            and "namespace" not in overrides
-            and "template" not in (rule.get("resources") or {})
-        ):
-            problems.append(f"{where}: rules.external[{index}]: resources must map namespace")
-        name = rule.get("name") or {}
-        if name and not name.get("matches"):
-            problems.append(f"{where}: rules.external[{index}]: name.matches is required")
-        if name.get("as"):
-            exposed.add(str(name["as"]))
-        if query:
-            queries.append(
-                (f"{where}: rules.external[{index}]", render_adapter_query(query, "llm-worker"))
-            )
+    exposed: dict[str, set[str]] = {}
+    for section, rules in adapter_rules(root).items():
+        for index, rule in enumerate(rules):
+            where = f"{values}: rules.{section}[{index}]"
+            problems += _check_rule(rule, section, where)
+            name = rule.get("name") or {}
+            exposed_name = name.get("as") or series_name(str(rule.get("seriesQuery", "")))
+            for metric_type in _ADAPTER_SECTIONS[section][0]:
+                exposed.setdefault(metric_type, set()).add(str(exposed_name))
+            if rule.get("metricsQuery"):
+                queries.append((where, render_adapter_query(rule, section, "llm-worker")))
     for build in builds:
         for obj in build.objects:
             if obj.get("kind") != "HorizontalPodAutoscaler":
                 continue
             for metric in (obj.get("spec") or {}).get("metrics") or []:
-                if metric.get("type") != "External":
+                metric_type = str(metric.get("type"))
+                if metric_type not in {"External", "Pods", "Object"}:
                     continue
-                metric_name = ((metric.get("external") or {}).get("metric") or {}).get("name")
-                if metric_name not in exposed:
+                source = metric.get(metric_type[0].lower() + metric_type[1:]) or {}
+                metric_name = (source.get("metric") or {}).get("name")
+                if metric_name not in exposed.get(metric_type, set()):
                     problems.append(
-                        f"{build.name}: {ident(obj)}: External metric {metric_name} is exposed "
-                        f"by no rule in {where}"
+                        f"{build.name}: {ident(obj)}: {metric_type} metric {metric_name} is "
+                        f"exposed by no rule in {values}"
                     )
     return problems, queries
 

@@ -22,6 +22,7 @@ from llm_worker.config import Settings
 REPO = Path(__file__).resolve().parents[2]
 Obj = dict[str, Any]
 BACKLOG = "camunda_external_tasks_pending"
+IN_FLIGHT = "llm_worker_tasks_in_flight"
 
 
 def _validator() -> ModuleType:
@@ -73,11 +74,21 @@ def _config(objects: list[Obj]) -> dict[str, str]:
     return data
 
 
-def _adapter_rule() -> Obj:
+def _adapter_rule(section: str) -> Obj:
     values = yaml.safe_load((REPO / "k8s" / "prometheus-adapter" / "values.yaml").read_text())
-    (rule,) = values["rules"]["external"]
+    (rule,) = values["rules"][section]
     assert isinstance(rule, dict)
     return rule
+
+
+def _prometheus_triggers(scaled: Obj) -> dict[str, Obj]:
+    """KEDA's Prometheus triggers by the worker metric their query reads."""
+    triggers = {}
+    for trigger in scaled["spec"]["triggers"]:
+        if trigger["type"] == "prometheus":
+            (metric,) = [m for m in (BACKLOG, IN_FLIGHT) if m in trigger["metadata"]["query"]]
+            triggers[metric] = trigger
+    return triggers
 
 
 # ---- the HPA -------------------------------------------------------------------------------
@@ -100,7 +111,7 @@ def test_hpa_targets_the_worker_deployment(builds: dict[str, list[Obj]]) -> None
 def test_hpa_scales_on_the_backlog_per_replica_and_cpu(builds: dict[str, list[Obj]]) -> None:
     hpa = _one(builds["production"], "HorizontalPodAutoscaler")
     by_type = {m["type"]: m for m in hpa["spec"]["metrics"]}
-    assert set(by_type) == {"External", "Resource"}
+    assert set(by_type) == {"External", "Pods", "Resource"}
     external = by_type["External"]["external"]
     assert external["metric"]["name"] == BACKLOG
     # A gauge the worker exports; every pod reports the same engine-wide value, so only an
@@ -111,14 +122,31 @@ def test_hpa_scales_on_the_backlog_per_replica_and_cpu(builds: dict[str, list[Ob
     assert by_type["Resource"]["resource"]["target"]["type"] == "Utilization"
 
 
-def test_the_adapter_exposes_exactly_the_metric_the_hpa_asks_for() -> None:
-    rule = _adapter_rule()
-    series = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{", rule["seriesQuery"])
-    assert series is not None and series.group(1) == BACKLOG
-    assert BACKLOG in _exported_names()
-    assert rule["name"]["as"] == BACKLOG
-    assert re.fullmatch(rule["name"]["matches"], BACKLOG)
-    assert rule["resources"]["overrides"]["namespace"] == {"resource": "namespace"}
+def test_busy_pods_with_an_empty_queue_are_not_scaled_in(builds: dict[str, list[Obj]]) -> None:
+    """Tasks in flight per pod, below WORKER_CONCURRENCY: pods that just keep up stay."""
+    objects = builds["production"]
+    hpa = _one(objects, "HorizontalPodAutoscaler")
+    (pods,) = [m["pods"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+    assert pods["metric"]["name"] == IN_FLIGHT
+    assert IN_FLIGHT in _exported_gauges()
+    assert pods["target"]["type"] == "AverageValue"
+    concurrency = int(_config(objects)["WORKER_CONCURRENCY"])
+    target = float(pods["target"]["averageValue"])
+    # Below C, so fully busy pods ask for more; not far below, so half-idle ones may go.
+    assert concurrency / 2 <= target < concurrency
+
+
+@pytest.mark.parametrize(("section", "metric"), [("external", BACKLOG), ("custom", IN_FLIGHT)])
+def test_the_adapter_serves_the_metrics_the_hpa_asks_for(section: str, metric: str) -> None:
+    rule = _adapter_rule(section)
+    assert _validator().series_name(rule["seriesQuery"]) == metric
+    assert metric in _exported_names()
+    assert rule["name"]["as"] == metric
+    assert re.fullmatch(rule["name"]["matches"], metric)
+    overrides = rule["resources"]["overrides"]
+    assert overrides["namespace"] == {"resource": "namespace"}
+    if section == "custom":
+        assert overrides["pod"] == {"resource": "pod"}
 
 
 def test_scale_down_is_slow_and_scale_up_fast(builds: dict[str, list[Obj]]) -> None:
@@ -197,80 +225,63 @@ def test_keda_mirrors_the_hpa(builds: dict[str, list[Obj]]) -> None:
     assert spec["minReplicaCount"] == hpa["minReplicas"] >= 1, "never 0: no pod, no backlog metric"
     assert spec["maxReplicaCount"] == hpa["maxReplicas"]
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == hpa["behavior"]
-    triggers = {t["type"]: t for t in spec["triggers"]}
-    assert set(triggers) == {"prometheus", "cpu"}
+    assert sorted(t["type"] for t in spec["triggers"]) == ["cpu", "prometheus", "prometheus"]
+    prometheus = _prometheus_triggers(scaled)
     (external,) = [m["external"] for m in hpa["metrics"] if m["type"] == "External"]
-    prometheus = triggers["prometheus"]
-    assert prometheus["metricType"] == "AverageValue"
-    assert prometheus["metadata"]["threshold"] == external["target"]["averageValue"]
-    assert prometheus["metadata"]["ignoreNullValues"] == "false"
+    (pods,) = [m["pods"] for m in hpa["metrics"] if m["type"] == "Pods"]
+    for metric, hpa_target in ((BACKLOG, external), (IN_FLIGHT, pods)):
+        trigger = prometheus[metric]
+        assert trigger["metricType"] == "AverageValue"
+        assert trigger["metadata"]["threshold"] == hpa_target["target"]["averageValue"]
+        assert trigger["metadata"]["ignoreNullValues"] == "false"
+    (cpu_trigger,) = [t for t in spec["triggers"] if t["type"] == "cpu"]
     (cpu,) = [m["resource"] for m in hpa["metrics"] if m["type"] == "Resource"]
-    assert triggers["cpu"]["metadata"]["value"] == str(cpu["target"]["averageUtilization"])
+    assert cpu_trigger["metadata"]["value"] == str(cpu["target"]["averageUtilization"])
 
 
 def test_keda_query_reads_the_worker_metric_in_its_own_namespace(
     builds: dict[str, list[Obj]],
 ) -> None:
     scaled = _one(builds["production-keda"], "ScaledObject")
-    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
-    query = trigger["metadata"]["query"]
-    assert BACKLOG in query
-    namespaces = re.findall(r'namespace="([^"]+)"', query)
-    assert namespaces == [scaled["metadata"]["namespace"]], "kustomize does not rewrite queries"
+    triggers = _prometheus_triggers(scaled)
+    assert set(triggers) == {BACKLOG, IN_FLIGHT}
+    for trigger in triggers.values():
+        namespaces = re.findall(r'namespace="([^"]+)"', trigger["metadata"]["query"])
+        assert namespaces == [scaled["metadata"]["namespace"]], "kustomize does not rewrite it"
 
 
 # ---- the queries, evaluated by promtool on the series several pods report --------------------
 
 
-def _queries(builds: dict[str, list[Obj]]) -> dict[str, str]:
-    scaled = _one(builds["production-keda"], "ScaledObject")
-    (trigger,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+def _queries(builds: dict[str, list[Obj]], metric: str) -> dict[str, str]:
+    """The adapter's and KEDA's query for METRIC, as sent for the production namespace."""
+    triggers = _prometheus_triggers(_one(builds["production-keda"], "ScaledObject"))
     namespace = _one(builds["production"], "HorizontalPodAutoscaler")["metadata"]["namespace"]
-    adapter = _validator().render_adapter_query(_adapter_rule()["metricsQuery"], namespace)
-    return {"adapter": adapter, "keda": trigger["metadata"]["query"]}
+    section = "external" if metric == BACKLOG else "custom"
+    adapter = _validator().render_adapter_query(_adapter_rule(section), section, namespace)
+    return {"adapter": adapter, "keda": triggers[metric]["metadata"]["query"]}
 
 
-def _series(namespace: str, pod: str, topic: str, values: str) -> Obj:
+def _series(metric: str, namespace: str, pod: str, topic: str, values: str) -> Obj:
     labels = f'namespace="{namespace}",pod="{pod}",topic="{topic}"'
-    return {"series": f"{BACKLOG}{{{labels}}}", "values": values}
+    return {"series": f"{metric}{{{labels}}}", "values": values}
 
 
-@pytest.mark.parametrize("source", ["adapter", "keda"])
-def test_backlog_query_counts_the_engine_backlog_once_not_once_per_pod(
-    builds: dict[str, list[Obj]], source: str, tmp_path: Path
-) -> None:
+def _promtool_eval(tmp_path: Path, series: list[Obj], expr: str, samples: list[Obj]) -> None:
+    """promtool evaluates EXPR on SERIES (15 s apart) at 30 s and compares with SAMPLES."""
     promtool = shutil.which("promtool")
     assert promtool, "promtool is needed: install Debian's prometheus package (make setup)"
-    query = _queries(builds)[source]
-    # Three pods poll the engine at slightly different times; another namespace's workers
-    # have their own engine and must not count.
-    series = [
-        _series("llm-worker", "llm-worker-a", "analyze-fare-rules", "60 60 60"),
-        _series("llm-worker", "llm-worker-b", "analyze-fare-rules", "58 58 58"),
-        _series("llm-worker", "llm-worker-c", "analyze-fare-rules", "61 61 61"),
-        _series("llm-worker", "llm-worker-a", "process-refund-payment", "6 6 6"),
-        _series("llm-worker", "llm-worker-b", "process-refund-payment", "6 6 6"),
-        _series("llm-worker", "llm-worker-c", "process-refund-payment", "5 5 5"),
-        _series("staging", "llm-worker-x", "analyze-fare-rules", "500 500 500"),
-    ]
     test = {
         "evaluation_interval": "15s",
         "tests": [
             {
                 "interval": "15s",
                 "input_series": series,
-                "promql_expr_test": [
-                    {
-                        "expr": f"sum({query})",
-                        "eval_time": "30s",
-                        # max per topic across pods (61 + 6), not the sum over pods (185).
-                        "exp_samples": [{"labels": "{}", "value": 67}],
-                    }
-                ],
+                "promql_expr_test": [{"expr": expr, "eval_time": "30s", "exp_samples": samples}],
             }
         ],
     }
-    path = tmp_path / "backlog_test.yml"
+    path = tmp_path / "query_test.yml"
     path.write_text(yaml.safe_dump(test), encoding="utf-8")
     proc = subprocess.run(
         [promtool, "test", "rules", str(path)],
@@ -280,3 +291,54 @@ def test_backlog_query_counts_the_engine_backlog_once_not_once_per_pod(
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("source", ["adapter", "keda"])
+def test_backlog_query_counts_the_engine_backlog_once_not_once_per_pod(
+    builds: dict[str, list[Obj]], source: str, tmp_path: Path
+) -> None:
+    query = _queries(builds, BACKLOG)[source]
+    # Three pods poll the engine at slightly different times; another namespace's workers
+    # have their own engine and must not count.
+    series = [
+        _series(BACKLOG, "llm-worker", "llm-worker-a", "analyze-fare-rules", "60 60 60"),
+        _series(BACKLOG, "llm-worker", "llm-worker-b", "analyze-fare-rules", "58 58 58"),
+        _series(BACKLOG, "llm-worker", "llm-worker-c", "analyze-fare-rules", "61 61 61"),
+        _series(BACKLOG, "llm-worker", "llm-worker-a", "process-refund-payment", "6 6 6"),
+        _series(BACKLOG, "llm-worker", "llm-worker-b", "process-refund-payment", "6 6 6"),
+        _series(BACKLOG, "llm-worker", "llm-worker-c", "process-refund-payment", "5 5 5"),
+        _series(BACKLOG, "staging", "llm-worker-x", "analyze-fare-rules", "500 500 500"),
+    ]
+    # max per topic across pods (61 + 6), not the sum over pods (185).
+    _promtool_eval(tmp_path, series, f"sum({query})", [{"labels": "{}", "value": 67}])
+
+
+def test_adapter_in_flight_query_gives_each_pod_its_own_tasks(
+    builds: dict[str, list[Obj]], tmp_path: Path
+) -> None:
+    query = _queries(builds, IN_FLIGHT)["adapter"]
+    series = [
+        _series(IN_FLIGHT, "llm-worker", "llm-worker-a", "analyze-fare-rules", "7 7 7"),
+        _series(IN_FLIGHT, "llm-worker", "llm-worker-a", "process-refund-payment", "1 1 1"),
+        _series(IN_FLIGHT, "llm-worker", "llm-worker-b", "analyze-fare-rules", "3 3 3"),
+        _series(IN_FLIGHT, "staging", "llm-worker-x", "analyze-fare-rules", "8 8 8"),
+    ]
+    samples = [
+        {"labels": '{pod="llm-worker-a"}', "value": 8},
+        {"labels": '{pod="llm-worker-b"}', "value": 3},
+    ]
+    _promtool_eval(tmp_path, series, query, samples)
+
+
+def test_keda_in_flight_query_gives_the_namespace_total(
+    builds: dict[str, list[Obj]], tmp_path: Path
+) -> None:
+    query = _queries(builds, IN_FLIGHT)["keda"]
+    series = [
+        _series(IN_FLIGHT, "llm-worker", "llm-worker-a", "analyze-fare-rules", "7 7 7"),
+        _series(IN_FLIGHT, "llm-worker", "llm-worker-a", "process-refund-payment", "1 1 1"),
+        _series(IN_FLIGHT, "llm-worker", "llm-worker-b", "analyze-fare-rules", "3 3 3"),
+        _series(IN_FLIGHT, "staging", "llm-worker-x", "analyze-fare-rules", "8 8 8"),
+    ]
+    # KEDA divides the total by the replicas itself (AverageValue).
+    _promtool_eval(tmp_path, series, query, [{"labels": "{}", "value": 11}])
