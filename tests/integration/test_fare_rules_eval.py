@@ -87,3 +87,20 @@ def test_decide_user_mistake_is_one_line_without_traceback(tmp_path: Path) -> No
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "Traceback" not in done.stderr and "cannot read" in done.stderr
+
+
+def test_api_key_never_printed_even_with_debug_logging() -> None:
+    key = "sk-test-debug-leak-check-0042"
+    case = (REPO / "examples" / "case.json").read_text()
+    with FakeLLM() as llm:
+        done = run(
+            "decide", "-", stdin=case,
+            OPENAI_API_KEY=key, OPENAI_BASE_URL=llm.base_url, DECISION_STRATEGY="llm",
+            LOG_LEVEL="DEBUG", LOG_FORMAT="json",
+        )  # fmt: skip
+        (request,) = llm.chat_requests()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["decisionSource"] == "LLM"
+    assert request.headers["authorization"] == f"Bearer {key}"
+    assert key not in done.stdout + done.stderr
+    assert "refund decision" in done.stderr  # the audit line was written
