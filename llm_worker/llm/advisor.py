@@ -92,8 +92,8 @@ class _RetryError(Exception):
         self.wait_s = wait_s
 
 
-class _SchemaUnsupportedError(Exception):
-    """The endpoint rejected JSON-schema output; ask again with the schema in the prompt."""
+class _UnsupportedParameterError(Exception):
+    """The endpoint rejected an optional parameter (noted); ask again without it."""
 
 
 class OpenAIAdvisor:
@@ -127,6 +127,8 @@ class OpenAIAdvisor:
         # Learnt once per process: the endpoint rejects JSON-schema output (many compatible
         # servers do); from then on the schema is given in the prompt and parsed here.
         self._json_schema = True
+        # Likewise for `temperature` (reasoning models accept only their default).
+        self._temperature = True
         self._lock = threading.Lock()
 
     @property
@@ -157,8 +159,8 @@ class OpenAIAdvisor:
             try:
                 self._limiter.acquire(deadline - _MIN_CALL_S)
                 return self._attempt(user, min(self._timeout_s, deadline - self._clock()), tally)
-            except _SchemaUnsupportedError:
-                OPENAI_ERRORS.labels(model=self._model, kind="no_json_schema").inc()
+            except _UnsupportedParameterError:
+                OPENAI_ERRORS.labels(model=self._model, kind="unsupported_parameter").inc()
                 continue
             except _RetryError as retry:
                 failures += 1
@@ -193,7 +195,10 @@ class OpenAIAdvisor:
             {"role": "system", "content": system},
             {"role": "user", "content": user},
         ]
+        use_temperature = self._temperature
         extra: dict[str, Any] = {"response_format": response_format()} if use_schema else {}
+        if use_temperature:
+            extra["temperature"] = 0  # the same case should get the same answer
         OPENAI_CALLS.labels(model=self._model).inc()
         tally.calls += 1
         started = self._clock()
@@ -201,7 +206,6 @@ class OpenAIAdvisor:
             completion = self._client.chat.completions.create(
                 model=self._model,
                 messages=messages,
-                temperature=0,
                 timeout=timeout_s,
                 **extra,
             )
@@ -212,11 +216,16 @@ class OpenAIAdvisor:
         except openai.APIConnectionError:
             raise _RetryError("connection", "the LLM endpoint could not be reached", None) from None
         except openai.BadRequestError as exc:
-            if use_schema and _rejects_schema(exc):
+            if use_schema and _rejects(exc, r"response_format|json_schema|structured"):
                 with self._lock:
                     self._json_schema = False
                 _log.warning("llm endpoint rejects json_schema output; using prompt + parsing")
-                raise _SchemaUnsupportedError from None
+                raise _UnsupportedParameterError from None
+            if use_temperature and _rejects(exc, r"temperature"):
+                with self._lock:
+                    self._temperature = False
+                _log.warning("llm model rejects temperature; using its default")
+                raise _UnsupportedParameterError from None
             raise AdviceError(
                 "bad_request", "the LLM API rejected the request (HTTP 400)"
             ) from None
@@ -287,9 +296,10 @@ def _parse(completion: ChatCompletion) -> LlmAnswer:
         ) from None
 
 
-def _rejects_schema(exc: openai.BadRequestError) -> bool:
+def _rejects(exc: openai.BadRequestError, parameter: str) -> bool:
+    """The 400 names this request parameter as unsupported."""
     detail = json.dumps(exc.body, default=str) if exc.body is not None else str(exc.message)
-    return bool(re.search(r"response_format|json_schema|structured", detail, re.I))
+    return bool(re.search(parameter, detail, re.I))
 
 
 def _status_error(exc: openai.APIStatusError) -> Exception:

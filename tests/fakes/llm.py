@@ -282,6 +282,7 @@ class FakeLLM:
         latency_s: float = 0.0,
         behaviour: Behaviour | None = None,
         json_schema: bool = True,
+        temperature: bool = True,
         model: str = "gpt-4o-mini",
         port: int = 0,
         host: str = "127.0.0.1",
@@ -289,6 +290,7 @@ class FakeLLM:
         self.latency_s = latency_s
         self.default: Behaviour = behaviour or Answer()
         self.json_schema = json_schema
+        self.temperature = temperature  # False: 400 on `temperature`, as reasoning models do
         self.model = model
         self._script: list[Behaviour] = []
         self._requests: list[RecordedRequest] = []
@@ -401,6 +403,23 @@ class FakeLLM:
                         "type": "invalid_request_error",
                         "param": "response_format",
                         "code": None,
+                    }
+                },
+            )
+        if (
+            not self.temperature
+            and isinstance(request.body, dict)
+            and "temperature" in request.body
+        ):
+            return Reply(
+                status=400,
+                body={
+                    "error": {
+                        "message": "Unsupported parameter: 'temperature' is not supported "
+                        "with this model.",
+                        "type": "invalid_request_error",
+                        "param": "temperature",
+                        "code": "unsupported_parameter",
                     }
                 },
             )

@@ -244,3 +244,13 @@ def test_build_advisor_from_settings(llm: FakeLLM) -> None:
     assert advice.usage.cost_usd == pytest.approx(
         (advice.usage.prompt_tokens + advice.usage.completion_tokens) / 1e6
     )
+
+
+def test_model_that_rejects_temperature_is_asked_again_without_it() -> None:
+    with FakeLLM(temperature=False) as llm:
+        advisor = make(llm)
+        advice = advisor.advise(case(), soon())
+        advisor.advise(case("Rimborso con penale di 70 USD."), soon())
+        requests = llm.chat_requests()
+    assert advice.answer.decision == "WITH_PENALTY"
+    assert [("temperature" in r.body) for r in requests] == [True, False, False]
