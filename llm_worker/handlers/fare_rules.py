@@ -18,6 +18,7 @@ def build_decider(settings: Settings) -> Decider:
     strategy = settings.strategy
     advisor = None
     if strategy is not DecisionStrategy.RULES:
+        # Imported here: a rules-only worker (no key) never loads the openai SDK.
         from llm_worker.llm.advisor import build_advisor
 
         advisor = build_advisor(settings)
