@@ -56,7 +56,7 @@ _ADAPTER_VALUES = Path("prometheus-adapter") / "values.yaml"
 
 
 class RenderError(Exception):
-    """`kubectl kustomize` failed; the message is its first meaningful error line."""
+    """`kubectl kustomize` failed; the message is its last error line (the reason)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,7 @@ def _pod_templates(objects: Iterable[Obj]) -> Iterator[tuple[Obj, Obj]]:
     for obj in objects:
         if obj.get("kind") in _POD_OWNERS:
             template = (obj.get("spec") or {}).get("template") or {}
+            template.setdefault("metadata", {})
             yield obj, template
 
 
@@ -181,69 +182,73 @@ def _container_ports(template: Obj) -> set[Any]:
     return ports
 
 
-def check_references(objects: list[Obj]) -> list[tuple[str, str]]:
-    """Cross-object problems inside one build, as (object, message)."""
-    problems: list[tuple[str, str]] = []
-    by_kind: dict[str, dict[str, Obj]] = {}
-    for obj in objects:
-        name = (obj.get("metadata") or {}).get("name", "")
-        by_kind.setdefault(str(obj.get("kind")), {})[name] = obj
+Problems = list[tuple[str, str]]
+ByKind = dict[str, dict[str, Obj]]
 
+
+def _autoscaler_problems(by_kind: ByKind) -> Problems:
+    """Every autoscaler targets a workload of the build; no workload has two."""
+    problems: Problems = []
     targets: dict[str, list[str]] = {}
     for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
         for name, obj in by_kind.get(kind, {}).items():
             ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
-            target_kind = ref.get("kind", "Deployment")
-            if ref.get("name") not in by_kind.get(target_kind, {}):
-                problems.append(
-                    (ident(obj), f"scaleTargetRef {target_kind}/{ref.get('name')} not in build")
-                )
-            targets.setdefault(f"{target_kind}/{ref.get('name')}", []).append(f"{kind}/{name}")
+            target = f"{ref.get('kind', 'Deployment')}/{ref.get('name')}"
+            if ref.get("name") not in by_kind.get(ref.get("kind", "Deployment"), {}):
+                problems.append((ident(obj), f"scaleTargetRef {target} not in build"))
+            targets.setdefault(target, []).append(f"{kind}/{name}")
     for target, scalers in targets.items():
         if len(scalers) > 1:
             problems.append(
                 (target, f"scaled by {' and '.join(scalers)}: use one autoscaler per workload")
             )
+    return problems
 
-    for owner, template in _pod_templates(objects):
-        spec = template.get("spec") or {}
-        ports = _container_ports(template)
-        for container in spec.get("containers", []) + spec.get("initContainers", []):
-            for env_from in container.get("envFrom") or []:
-                ref = env_from.get("configMapRef") or env_from.get("secretRef")
-                kind = "ConfigMap" if "configMapRef" in env_from else "Secret"
-                if ref and not ref.get("optional") and ref.get("name") not in by_kind.get(kind, {}):
+
+def _missing(ref: Mapping[str, Any] | None, kind: str, by_kind: ByKind) -> bool:
+    """A required ConfigMap or Secret reference that the build does not hold."""
+    if not ref or ref.get("optional"):
+        return False
+    return ref.get("name") not in by_kind.get(kind, {})
+
+
+def _container_problems(owner: Obj, template: Obj, by_kind: ByKind) -> Problems:
+    """Each container's ConfigMaps and required Secrets exist; its probes name its ports."""
+    problems: Problems = []
+    spec = template.get("spec") or {}
+    ports = _container_ports(template)
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        for env_from in container.get("envFrom") or []:
+            kind = "ConfigMap" if "configMapRef" in env_from else "Secret"
+            ref = env_from.get("configMapRef") or env_from.get("secretRef") or {}
+            if _missing(ref, kind, by_kind):
+                problems.append((ident(owner), f"envFrom {kind} {ref.get('name')} not in build"))
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                ref = source.get(key) or {}
+                if _missing(ref, kind, by_kind):
                     problems.append(
-                        (ident(owner), f"envFrom {kind} {ref.get('name')} not in build")
-                    )
-            for env in container.get("env") or []:
-                source = env.get("valueFrom") or {}
-                for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                    ref = source.get(key)
-                    if (
-                        ref
-                        and not ref.get("optional")
-                        and ref.get("name") not in by_kind.get(kind, {})
-                    ):
-                        problems.append(
-                            (
-                                ident(owner),
-                                f"env {env.get('name')}: {kind} {ref.get('name')} "
-                                "is not in the build and not optional",
-                            )
+                        (
+                            ident(owner),
+                            f"env {env.get('name')}: {kind} {ref.get('name')} "
+                            "is not in the build and not optional",
                         )
-            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-                port = ((container.get(probe) or {}).get("httpGet") or {}).get("port")
-                if port is not None and port not in ports:
-                    problems.append((ident(owner), f"{probe} port {port} is no container port"))
+                    )
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            port = ((container.get(probe) or {}).get("httpGet") or {}).get("port")
+            if port is not None and port not in ports:
+                problems.append((ident(owner), f"{probe} port {port} is no container port"))
+    return problems
 
-    templates = [template for _, template in _pod_templates(objects)]
+
+def _selector_problems(by_kind: ByKind, templates: list[Obj]) -> Problems:
+    """Services, the ServiceMonitor and NetworkPolicies select something and name real ports."""
+    problems: Problems = []
     for service in by_kind.get("Service", {}).values():
         spec = service.get("spec") or {}
         chosen = [
-            t
-            for t in templates
-            if _selects(spec.get("selector"), t.get("metadata", {}).get("labels"))
+            t for t in templates if _selects(spec.get("selector"), t["metadata"].get("labels"))
         ]
         if not chosen:
             problems.append((ident(service), "selector matches no pod template of the build"))
@@ -251,7 +256,6 @@ def check_references(objects: list[Obj]) -> list[tuple[str, str]]:
             target = port.get("targetPort", port.get("port"))
             if chosen and not any(target in _container_ports(t) for t in chosen):
                 problems.append((ident(service), f"targetPort {target} is no container port"))
-
     for monitor in by_kind.get("ServiceMonitor", {}).values():
         spec = monitor.get("spec") or {}
         services = [
@@ -261,20 +265,31 @@ def check_references(objects: list[Obj]) -> list[tuple[str, str]]:
         ]
         if not services:
             problems.append((ident(monitor), "selector matches no Service of the build"))
-        port_names = {
-            p.get("name") for s in services for p in (s.get("spec") or {}).get("ports", [])
-        }
+        names = {p.get("name") for s in services for p in (s.get("spec") or {}).get("ports", [])}
         for endpoint in spec.get("endpoints") or []:
-            if services and endpoint.get("port") not in port_names:
+            if services and endpoint.get("port") not in names:
                 problems.append(
                     (ident(monitor), f"endpoint port {endpoint.get('port')} is no Service port")
                 )
-
     for policy in by_kind.get("NetworkPolicy", {}).values():
         selector = (policy.get("spec") or {}).get("podSelector")
-        if not any(_selects(selector, t.get("metadata", {}).get("labels")) for t in templates):
+        if not any(_selects(selector, t["metadata"].get("labels")) for t in templates):
             problems.append((ident(policy), "podSelector matches no pod template of the build"))
     return problems
+
+
+def check_references(objects: list[Obj]) -> Problems:
+    """Cross-object problems inside one build, as (object, message)."""
+    by_kind: ByKind = {}
+    for obj in objects:
+        name = (obj.get("metadata") or {}).get("name", "")
+        by_kind.setdefault(str(obj.get("kind")), {})[name] = obj
+    problems = _autoscaler_problems(by_kind)
+    templates = []
+    for owner, template in _pod_templates(objects):
+        problems += _container_problems(owner, template, by_kind)
+        templates.append(template)
+    return problems + _selector_problems(by_kind, templates)
 
 
 def validate_build(name: str, objects: list[Obj], versions: list[str]) -> list[str]:

@@ -145,6 +145,20 @@ MISTAKES = [
         id="promql",
     ),
     pytest.param(
+        "base/networkpolicy.yaml",
+        "app.kubernetes.io/component: worker",
+        "app.kubernetes.io/component: workers",
+        "base: NetworkPolicy/llm-worker: podSelector matches no pod template of the build",
+        id="policy-selector",
+    ),
+    pytest.param(
+        "base/service.yaml",
+        "    app.kubernetes.io/component: worker",
+        "    app.kubernetes.io/component: api",
+        "base: Service/llm-worker-metrics: selector matches no pod template of the build",
+        id="service-selector",
+    ),
+    pytest.param(
         "overlays/production/kustomization.yaml",
         "  - ../../components/hpa\n",
         "",
