@@ -159,7 +159,8 @@ def test_never_more_tasks_than_slots(engine: EngineEmulator) -> None:
 
     ids = [engine.create_task(TOPIC, {}) for _ in range(10)]
     with running(engine, handler) as worker:
-        engine.wait_for(lambda: worker.in_flight() == 4, message="4 tasks in flight")
+        engine.wait_for(lambda: len(active) == 4, message="4 handlers running")
+        assert worker.in_flight() == 4
         assert sum(1 for t in engine.tasks() if engine.is_locked(t.id)) == 4
         release.set()
         engine.wait_for(lambda: all(engine.completion(i) for i in ids), message="all done")
