@@ -28,6 +28,7 @@ class Guardrail(StrEnum):
     PENALTY_NOT_IN_RULES = "penalty_not_in_rules"
     PENALTY_MISMATCH = "penalty_mismatch"
     UNSUPPORTED_ALLOWED = "unsupported_allowed"
+    PENALTY_PASSENGERS = "penalty_passengers"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,12 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
             )
         penalty = _decimal(amount).quantize(_CENT, ROUND_HALF_UP)
         stated = _decimal(amount)
+        if not rules.sure and (case.passenger_count or 1) > 1:
+            # Per ticket, per booking, already multiplied? Only the rules may settle that.
+            return _override(
+                Guardrail.PENALTY_PASSENGERS,
+                f"an amount fee on a booking of {case.passenger_count} passengers",
+            )
     if case.ticket_price is not None and penalty > case.ticket_price:
         return _override(
             Guardrail.PENALTY_ABOVE_PRICE,

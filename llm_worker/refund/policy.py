@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from llm_worker.refund.models import Decision, RefundCase
-from llm_worker.refund.text import Kind, Reading, Scope, Statement
+from llm_worker.refund.text import Kind, Per, Reading, Scope, Statement
 
 _CENT = Decimal("0.01")
 _EXCEPTION = re.compile(r"\b(?:EXCEPT|UNLESS|HOWEVER|BUT)\b")
@@ -243,6 +243,8 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
     if not options:
         if missing_price:
             why = "a percentage of the fare, and the ticket price is not known"
+        elif "per coupon, sector or direction" in foreign:
+            why = "charged per coupon, sector or direction, and their number is not known"
         elif case.currency is None:
             why = "in a currency, and the ticket's currency is not known"
         else:
@@ -260,10 +262,16 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
             f"{_money(case.ticket_price, case.currency)}.",
             blocks_allowed=True,
         )  # fmt: skip
+    passengers = case.passenger_count or 1
+    each = (
+        f" ({passengers} passengers)"
+        if passengers > 1 and any(f.amount is not None and f.per is Per.PASSENGER for f in fees)
+        else ""
+    )
     return RuleResult(
         Decision.WITH_PENALTY, step,
         f"The fare rules allow a refund for {_article(context)} {context} of "
-        f"{_money(penalty, case.currency)}: \"{_quote(fees[0])}\".",
+        f"{_money(penalty, case.currency)}{each}: \"{_quote(fees[0])}\".",
         penalty=penalty, blocks_allowed=True,
     )  # fmt: skip
 
@@ -295,6 +303,10 @@ def _single_amount(case: RefundCase, fee: Statement) -> tuple[Decimal | None, st
         return None, "an unknown amount"
     if case.currency is None or fee.currency != case.currency:
         return None, fee.currency or "an unknown currency"
+    if fee.per is Per.UNIT:
+        return None, "per coupon, sector or direction"
+    if fee.per is Per.PASSENGER and (case.passenger_count or 1) > 1:
+        return fee.amount * (case.passenger_count or 1), None
     return fee.amount, None
 
 

@@ -42,6 +42,12 @@ class Window:
         return not (self.max_hours is not None and hours >= self.max_hours)
 
 
+class Per(StrEnum):
+    PASSENGER = "passenger"
+    BOOKING = "booking"
+    UNIT = "unit"
+
+
 @dataclass(frozen=True)
 class Statement:
     kind: Kind
@@ -54,6 +60,9 @@ class Statement:
     # A second fee in the same sentence ("USD 100 OR 10% WHICHEVER IS HIGHER").
     alternative: Statement | None = None
     pick: str | None = None  # "max" or "min" between the fee and its alternative
+    # What an amount is charged for: each passenger's ticket (ATPCO's default), the whole
+    # booking, or each coupon/sector/direction (a count the case does not give).
+    per: Per = Per.PASSENGER
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,11 @@ _FREE = re.compile(
     r"PENALTY:? NIL|CHARGE:? NIL|FEE:? NIL|PENALTY-FREE|FEE-FREE|CHARGE-FREE"
 )
 _BARE_FREE = re.compile(r"\bFREE\b")
+_PER_UNIT = re.compile(
+    r"\b(?:PER|EACH|AND) (?:COUPON|SECTOR|SEGMENT|DIRECTION|WAY|FLIGHT|LEG|FARE COMPONENT|"
+    r"COMPONENT)S?\b|EACH WAY"
+)
+_PER_BOOKING = re.compile(r"\bPER (?:BOOKING|RESERVATION|TRANSACTION|PNR|ORDER)\b")
 _FEE_WORDS = re.compile(
     r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|FORFEIT|"
     r"ALLOWED FOR|LESS\b|MINUS"
@@ -238,23 +252,32 @@ def read_fare_rules(text: str | None) -> Reading:
     heading_window: Window | None = None
     heading_topic = "refund"
     for line in upper.splitlines():
-        for raw in _SENTENCE_SPLIT.split(line):
-            clause = raw.strip(" .;:-*\t")
-            if not clause:
-                continue
+        clauses = [c for c in (r.strip(" .;:-*\t") for r in _SENTENCE_SPLIT.split(line)) if c]
+        local: tuple[str, Scope, Window | None] | None = None
+        for clause in clauses:
             heading = _heading(clause)
             if heading is not None:
-                heading_topic, heading_scope, heading_window = heading
+                # A heading on a line of its own opens a section (ATPCO layout); inside a
+                # line ("NO-SHOW - USD 100") it only applies to the rest of that line.
+                if len(clauses) == 1:
+                    heading_topic, heading_scope, heading_window = heading
+                else:
+                    local = heading
                 continue
+            topic, section_scope, section_window = local or (
+                heading_topic,
+                heading_scope,
+                heading_window,
+            )
             about_refund = bool(_REFUND_TOPIC.search(clause))
             if _CHANGE_TOPIC.search(clause) and not about_refund:
                 continue
-            if heading_topic == "change" and not about_refund:
+            if topic == "change" and not about_refund:
                 continue
             if _ASIDE.search(clause):
                 continue
-            scope = _scope(clause) or heading_scope
-            window = _window(clause) or heading_window
+            scope = _scope(clause) or section_scope
+            window = _window(clause) or section_window
             if window is None and _OTHERWISE.match(clause) and statements:
                 window = _complement(statements[-1].window)
             found = _statement(clause, scope, window)
@@ -348,7 +371,7 @@ def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | 
             second = _with(fees[1], scope, window)
             return Statement(
                 Kind.FEE, scope, clause, window, first.amount, first.currency, first.percent,
-                alternative=second, pick=pick,
+                alternative=second, pick=pick, per=first.per,
             )  # fmt: skip
         return first
     if _FREE.search(clause) or (_REFUND_TOPIC.search(clause) and _BARE_FREE.search(clause)):
@@ -357,8 +380,13 @@ def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | 
 
 
 def _with(fee: Statement, scope: Scope, window: Window | None) -> Statement:
+    per = (
+        Per.UNIT if _PER_UNIT.search(fee.text)
+        else Per.BOOKING if _PER_BOOKING.search(fee.text)
+        else Per.PASSENGER
+    )  # fmt: skip
     return Statement(
-        Kind.FEE, scope, fee.text, window, fee.amount, fee.currency, fee.percent
+        Kind.FEE, scope, fee.text, window, fee.amount, fee.currency, fee.percent, per=per
     )  # fmt: skip
 
 

@@ -152,3 +152,18 @@ def test_numbers_in_text_in_usual_notations() -> None:
     found = numbers_in("USD 1,250.00 or 45,50 EUR, 10% and $150")
     for value in ("1250", "45.50", "10", "150"):
         assert Decimal(value).normalize() in found
+
+
+def test_amount_fee_for_several_passengers_is_left_to_the_rules() -> None:
+    a = answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="USD")
+    assert check(a, case(UNREAD, passenger_count=3)).guardrail is Guardrail.PENALTY_PASSENGERS
+    pct = answer("WITH_PENALTY", penalty_percent=10.0)
+    assert check(pct, case(UNREAD, passenger_count=3)).penalty == Decimal("62.00")
+    sure = case("CHARGE USD 100 PER PASSENGER FOR REFUND.", passenger_count=3)
+    assert check(
+        answer("WITH_PENALTY", penalty_amount=300.0, penalty_currency="USD"), sure
+    ).penalty == Decimal("300.00")
+    assert (
+        check(answer("WITH_PENALTY", penalty_amount=100.0, penalty_currency="USD"), sure).guardrail
+        is Guardrail.PENALTY_MISMATCH
+    )

@@ -255,3 +255,21 @@ def test_free_before_departure_against_a_general_fee_is_a_contradiction() -> Non
     result = decide(case(fare_rules=rules))
     assert result.decision is Decision.MANUAL
     assert "contradict" in result.reasoning
+
+
+@pytest.mark.parametrize(
+    ("rules", "passengers", "penalty"),
+    [
+        ("CHARGE USD 100 FOR CANCEL/REFUND.", 3, Decimal(300)),
+        ("CHARGE USD 100 PER PASSENGER FOR CANCEL/REFUND.", 2, Decimal(200)),
+        ("CHARGE USD 100 PER BOOKING FOR CANCEL/REFUND.", 3, Decimal(100)),
+        ("CHARGE 10% OF THE FARE FOR CANCEL/REFUND.", 3, Decimal("62.00")),
+        ("CHARGE USD 100 PER COUPON FOR CANCEL/REFUND.", 1, None),
+        ("Fee: 50 USD per person and direction.", 1, None),
+    ],
+)
+def test_step6_fee_units(rules: str, passengers: int, penalty: Decimal | None) -> None:
+    result = decide(case(fare_rules=rules, passenger_count=passengers))
+    assert result.penalty == penalty
+    if penalty is None:
+        assert "per coupon, sector or direction" in result.reasoning
