@@ -14,11 +14,12 @@ SYSTEM_PROMPT = """\
 You decide airline ticket refund requests from the fare rules (ATPCO category 16 "PENALTIES").
 Answer with one JSON object only, with exactly these keys:
   decision: "ALLOWED" | "WITH_PENALTY" | "MANUAL"
-  penalty_amount: number or null (the fee as an amount, in penalty_currency)
+  penalty_amount: number or null (the fee as the rules write it, in penalty_currency)
   penalty_percent: number or null (the fee as a percentage of the fare, e.g. 25 for 25%)
   penalty_currency: ISO 4217 code or null
   reasoning: one or two sentences for the refund operator
-  rule_text: the sentence of the fare rules you relied on, quoted exactly ("" if none)
+  rule_text: the sentence of the fare rules you relied on, copied word for word ("" if none)
+Do not compute the refund: the worker does that from ticket_price and your fee.
 
 Policy (the first rule that applies decides):
 1. After departure or no-show (facts.no_show is true, facts.flight_status is DEPARTED, or
