@@ -199,6 +199,14 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
         others = [s for s in in_window + untimed if s.kind is not Kind.FREE]
         if others:
             return _contradiction([group[0], others[0]], 8)
+        conditional = [s for s in group if s.conditional]
+        if conditional:
+            return RuleResult(
+                Decision.MANUAL, 8,
+                f'The fare rules refund without charge only under a condition: '
+                f'"{_quote(conditional[0])}".',
+                sure=False,
+            )  # fmt: skip
         return RuleResult(
             Decision.ALLOWED,
             5,

@@ -63,6 +63,8 @@ class Statement:
     # What an amount is charged for: each passenger's ticket (ATPCO's default), the whole
     # booking, or each coupon/sector/direction (a count the case does not give).
     per: Per = Per.PASSENGER
+    # A free refund under a condition the reader does not check ("FOR ELITE MEMBERS", "IF ...").
+    conditional: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,10 @@ _FREE = re.compile(
     r"PENALTY:? NIL|CHARGE:? NIL|FEE:? NIL|PENALTY-FREE|FEE-FREE|CHARGE-FREE"
 )
 _BARE_FREE = re.compile(r"\bFREE\b")
+_CONDITION = re.compile(
+    r"\b(?:IF|ONLY|PROVIDED|WHEN|UNLESS|EXCEPT|SUBJECT TO|MEMBERS?|HOLDERS?|STATUS|ELITE|"
+    r"CORPORATE|UPON|REQUIRES?|WITH (?:A |AN )?(?:DOCTOR|CERTIFICATE|PROOF))\b"
+)
 _PER_UNIT = re.compile(
     r"\b(?:PER|EACH|AND) (?:COUPON|SECTOR|SEGMENT|DIRECTION|WAY|FLIGHT|LEG|FARE COMPONENT|"
     r"COMPONENT)S?\b|EACH WAY"
@@ -210,7 +216,9 @@ _CHANGE_TOPIC = re.compile(
 _ASIDE = re.compile(
     r"\bTAX(?:ES)?\b|SURCHARGE|\bYQ\b|\bYR\b|AIRPORT (?:FEE|CHARGE)|WAIVE|DEATH|DECEASED|"
     r"ILLNESS|MEDICAL|BEREAVEMENT|INFANT|CHILD DISCOUNT|TRAVEL AGENT|SERVICE FEE|"
-    r"NON-?ENDORSABLE|ENDORSEMENT|"
+    r"NON-?ENDORSABLE|ENDORSEMENT|DENIED BOARDING|INVOLUNTAR|SCHEDULE CHANGE|DELAY|"
+    r"(?:CANCELL?ED|CANCELL?ATION) BY (?:THE )?(?:CARRIER|AIRLINE|OPERATING)|"
+    r"CARRIER (?:CANCELL?ATION|CANCELL?ED)|IRREGULAR OPERATION|MILITARY|JURY|VISA|"
     r"(?:OF|AFTER|FROM) (?:THE )?(?:TICKET )?(?:PURCHASE|BOOKING|ISSU\w*|TICKETING|RESERVATION)"
 )
 _HIGHER = re.compile(r"WHICHEVER IS (?:HIGHER|GREATER|MORE)|THE HIGHER OF|THE GREATER OF")
@@ -375,7 +383,8 @@ def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | 
             )  # fmt: skip
         return first
     if _FREE.search(clause) or (_REFUND_TOPIC.search(clause) and _BARE_FREE.search(clause)):
-        return Statement(Kind.FREE, scope, clause, window)
+        conditional = window is None and bool(_CONDITION.search(clause))
+        return Statement(Kind.FREE, scope, clause, window, conditional=conditional)
     return None
 
 

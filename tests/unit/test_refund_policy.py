@@ -273,3 +273,29 @@ def test_step6_fee_units(rules: str, passengers: int, penalty: Decimal | None) -
     assert result.penalty == penalty
     if penalty is None:
         assert "per coupon, sector or direction" in result.reasoning
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "FULL REFUND IF FLIGHT CANCELLED BY CARRIER. OTHERWISE NON-REFUNDABLE.",
+        "REFUNDABLE WITHOUT CHARGE IN CASE OF SCHEDULE CHANGE. TICKET IS NON-REFUNDABLE.",
+    ],
+)
+def test_involuntary_conditions_in_the_text_do_not_make_a_voluntary_refund_free(
+    rules: str,
+) -> None:
+    assert decide(case(fare_rules=rules)).decision is Decision.MANUAL
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "REFUNDABLE FREE OF CHARGE FOR GOLD CARD HOLDERS.",
+        "NO CANCELLATION FEE IF REBOOKED ON THE SAME CARRIER.",
+        "Full refund only with a doctor certificate.",
+    ],
+)
+def test_conditional_free_refund_is_unsure(rules: str) -> None:
+    result = decide(case(fare_rules=rules))
+    assert (result.decision, result.sure) == (Decision.MANUAL, False)
