@@ -79,6 +79,7 @@ def test_non_refundable_shapes(text: str) -> None:
         "CHARGE USD 0 FOR CANCEL/REFUND.",
         "Refunds: no cancellation fee applies.",
         "100% REFUNDABLE",
+        "CANCELLATION FEE: NONE",
     ],
 )
 def test_free_shapes(text: str) -> None:
@@ -184,3 +185,16 @@ def test_other_languages_are_reported_as_foreign(text: str) -> None:
 def test_empty_text() -> None:
     assert read_fare_rules("  ").empty
     assert read_fare_rules(None).empty
+
+
+@pytest.mark.parametrize(
+    ("text", "conditional"),
+    [
+        ("FREE CANCELLATION WITHIN 24 HOURS.", True),
+        ("REFUNDABLE FREE OF CHARGE FOR ELITE MEMBERS.", True),
+        ("FREE CANCELLATION WITHIN 24 HOURS OF DEPARTURE.", False),
+        ("REFUNDABLE WITHOUT CHARGE.", False),
+    ],
+)
+def test_free_refund_conditions(text: str, conditional: bool) -> None:
+    assert only(text).conditional is conditional
