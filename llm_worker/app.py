@@ -69,6 +69,10 @@ def worker_options(settings: Settings) -> WorkerOptions:
     )
 
 
+class StartupError(Exception):
+    """The worker cannot start for a reason the operator can fix (e.g. a port in use)."""
+
+
 class App:
     """Runs the worker until SIGTERM/SIGINT; a second signal exits at once."""
 
@@ -93,7 +97,11 @@ class App:
             strategy=settings.strategy.value,
             metrics_port=settings.metrics_port,
         )
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            client.close()
+            raise StartupError(str(exc)) from None
         backlog.start()
         try:
             worker.run()

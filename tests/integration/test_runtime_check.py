@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -77,3 +78,25 @@ def test_wrong_credentials_are_reported_without_the_password(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "401" in result.stderr
     assert "wrong-pw" not in result.stderr + result.stdout
+
+
+def test_run_with_the_metrics_port_taken_is_one_line(
+    tmp_path: Path, engine: EngineEmulator
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        env = worker_env(CAMUNDA_URL=engine.url, METRICS_PORT=taken.getsockname()[1])
+        result = subprocess.run(
+            [sys.executable, "-m", "llm_worker", "run"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("llm-worker run:") and "METRICS_PORT" in last
+    assert "Traceback" not in result.stderr
