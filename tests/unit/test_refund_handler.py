@@ -157,3 +157,17 @@ def test_audit_line_and_decision_metric(llm: FakeLLM, log_output: io.StringIO) -
     assert "CHARGE USD 150.00" not in err
     assert KEY not in err
     assert REGISTRY.get_sample_value("refund_requests_total", labels) == before + 1
+
+
+def test_audit_line_of_a_failed_llm_call_and_of_a_rules_decision(
+    llm: FakeLLM, log_output: io.StringIO
+) -> None:
+    llm.default = ServerError(502)
+    make_fare_rules_handler(llm_settings(llm))(task())
+    make_fare_rules_handler(Settings())(task())
+    lines = [json.loads(x) for x in log_output.getvalue().splitlines() if x.startswith("{")]
+    failed, ruled = [x for x in lines if x.get("event") == "refund decision"]
+    assert (failed["source"], failed["guardrail"]) == ("FALLBACK", "no_answer")
+    assert "HTTP 502" in failed["llm_error"] and failed["llm_calls"] == 2
+    assert (ruled["source"], ruled["guardrail"], ruled["model"]) == ("RULES", "not_asked", None)
+    assert KEY not in log_output.getvalue()
