@@ -8,7 +8,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 from camunda.client.external_task_client import ExternalTaskClient
@@ -19,10 +19,11 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from llm_worker.config import Settings
+from llm_worker.logs import get_logger
 from llm_worker.metrics import ENGINE_ERRORS
 from llm_worker.observability.health import Health
 
-T = TypeVar("T")
+_log = get_logger(__name__)
 
 # Seconds the HTTP read timeout of a long poll exceeds the engine's asyncResponseTimeout.
 _LONG_POLL_MARGIN_S = 10.0
@@ -296,6 +297,11 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         self._session.close()
 
     # ------------------------------------------------------------------ plumbing
+
+    def _log_with_context(self, msg: str, log_level: str = "info", **kwargs: Any) -> None:
+        # The library logs its whole configuration at INFO on the root logger when created;
+        # that belongs in debugging output only.
+        _log.debug(msg, worker_id=self.worker_id)
 
     def _fetch_session_for_call(self) -> requests.Session:
         with self._fetch_lock:
