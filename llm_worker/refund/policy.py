@@ -201,11 +201,12 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
             return _contradiction([group[0], others[0]], 8)
         conditional = [s for s in group if s.conditional]
         if conditional:
+            # Neither the rules nor the LLM can see whether the passenger meets it.
             return RuleResult(
                 Decision.MANUAL, 8,
-                f'The fare rules refund without charge only under a condition: '
-                f'"{_quote(conditional[0])}".',
-                sure=False,
+                "The fare rules refund without charge only under a condition an operator "
+                f'must check: "{_quote(conditional[0])}".',
+                blocks_allowed=True,
             )  # fmt: skip
         return RuleResult(
             Decision.ALLOWED,

@@ -296,6 +296,7 @@ def test_involuntary_conditions_in_the_text_do_not_make_a_voluntary_refund_free(
         "Full refund only with a doctor certificate.",
     ],
 )
-def test_conditional_free_refund_is_unsure(rules: str) -> None:
+def test_conditional_free_refund_is_for_an_operator(rules: str) -> None:
     result = decide(case(fare_rules=rules))
-    assert (result.decision, result.sure) == (Decision.MANUAL, False)
+    assert (result.decision, result.sure, result.blocks_allowed) == (Decision.MANUAL, True, True)
+    assert "condition an operator must check" in result.reasoning
