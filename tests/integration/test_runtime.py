@@ -97,7 +97,14 @@ def test_handles_concurrency_tasks_at_once(
     done = engine_driver.completed_variables(refs[0])
     assert done is not None and done["fareRuleCheck"]["value"] == "WITH_PENALTY"
     assert done["penaltyAmount"]["type"] == "Double"
-    assert metric(worker, "llm_worker_tasks_processed_total", topic=TOPIC, outcome="completed") == 8
+    # counted just after the engine took the result
+    wait_until(
+        lambda: (
+            metric(worker, "llm_worker_tasks_processed_total", topic=TOPIC, outcome="completed")
+            == 8
+        ),
+        message="8 completed tasks in /metrics",
+    )
     if engine_driver.emulated:
         engine = emulator_only(engine_driver)
         assert all(r.body["maxTasks"] <= 4 for r in engine.fetch_requests())
@@ -289,7 +296,12 @@ def test_a_handler_bug_is_reported_as_failure_with_retries_down_to_an_incident(
         engine = emulator_only(engine_driver)
         assert [f.retries for f in engine.failures_of(bug.id)] == [2, 1, 0]
         assert {f.retry_timeout_ms for f in engine.failures_of(bug.id)} == {200}
-    assert metric(worker, "llm_worker_tasks_processed_total", topic=TOPIC, outcome="failed") == 3
+    wait_until(
+        lambda: (
+            metric(worker, "llm_worker_tasks_processed_total", topic=TOPIC, outcome="failed") == 3
+        ),
+        message="3 failed tasks in /metrics",
+    )
     failure_logs = [
         e for e in worker.logs() if e.get("event") == "handler failed; reporting the failure"
     ]
