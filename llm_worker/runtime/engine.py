@@ -185,7 +185,9 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
             if self._aborted:
                 raise FetchAbortedError from None
             raise
-        tasks: list[dict[str, Any]] = response.json()
+        tasks = _json("fetch_and_lock", response)
+        if not isinstance(tasks, list):
+            raise EngineError("fetch_and_lock", "answer is not a list of tasks", 200)
         return tasks
 
     def complete(
@@ -256,7 +258,10 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
                 timeout=self.http_timeout_seconds,
             ),
         )
-        return int(response.json()["count"])
+        try:
+            return int(_json("count", response)["count"])
+        except (KeyError, TypeError, ValueError):
+            raise EngineError("count", "answer has no count", response.status_code) from None
 
     def locked_by_me(self) -> list[str]:
         """Ids of the tasks the engine says this worker holds a live lock on."""
@@ -270,7 +275,10 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
                 timeout=self.http_timeout_seconds,
             ),
         )
-        return [str(task["id"]) for task in response.json()]
+        try:
+            return [str(task["id"]) for task in _json("list_locked", response)]
+        except (KeyError, TypeError):
+            raise EngineError("list_locked", "answer is not a task list", 200) from None
 
     def version(self) -> str:
         """The engine's version (GET /version): a cheap ping."""
@@ -280,7 +288,8 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
                 f"{self.base_url}/version", headers=self._headers, timeout=self.http_timeout_seconds
             ),
         )
-        return str(response.json().get("version", "unknown"))
+        answer = _json("version", response)
+        return str(answer.get("version", "unknown")) if isinstance(answer, dict) else "unknown"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -344,6 +353,13 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
     def _failed(self, operation: str) -> None:
         ENGINE_ERRORS.labels(operation=operation).inc()
         self._health.engine_failed()
+
+
+def _json(operation: str, response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise EngineError(operation, "answer is not JSON", response.status_code) from None
 
 
 def _describe(exc: requests.RequestException) -> str:

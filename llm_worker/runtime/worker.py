@@ -184,15 +184,22 @@ class Worker:
                             timeout=1.0,
                         )
                     continue
-                fetched = self._fetch(free)
-                received_at = time.monotonic()
-                for raw in fetched:
-                    if self._stopping.is_set():
-                        self._unlock(raw, reason="fetched during shutdown")
-                    else:
-                        self._submit(_Fetched(raw, received_at))
+                try:
+                    self._fetch_and_submit(free)
+                except Exception:  # the loop must outlive any surprise; a crash would stop work
+                    _log.exception("unexpected error in the worker loop; backing off")
+                    self._stopping.wait(self._backoff.next_delay())
         finally:
             self._drain()
+
+    def _fetch_and_submit(self, free: int) -> None:
+        fetched = self._fetch(free)
+        received_at = time.monotonic()
+        for raw in fetched:
+            if self._stopping.is_set():
+                self._unlock(raw, reason="fetched during shutdown")
+            else:
+                self._submit(_Fetched(raw, received_at))
 
     def _fetch(self, max_tasks: int) -> list[dict[str, Any]]:
         try:

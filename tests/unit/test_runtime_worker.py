@@ -18,7 +18,7 @@ from llm_worker.runtime.engine import EngineClient
 from llm_worker.runtime.registry import TopicRegistry
 from llm_worker.runtime.task import BpmnError, Complete, Handler, Task, TaskOutcome, TypedValue
 from llm_worker.runtime.worker import Worker, WorkerOptions, failure_retries, log_context
-from tests.fakes.engine import EngineEmulator
+from tests.fakes.engine import EngineEmulator, EngineRequest
 
 TOPIC = "analyze-fare-rules"
 OPTIONS = WorkerOptions(
@@ -306,3 +306,24 @@ def test_tasks_locked_for_us_but_never_received_are_unlocked_at_stop(
         pass
     assert [u.task_id for u in engine.unlocks] == [orphan]
     assert engine.locked_by(orphan) is None
+
+
+def test_a_garbled_engine_answer_does_not_stop_the_loop(engine: EngineEmulator) -> None:
+    from tests.fakes.engine import _fetch_and_lock
+
+    garble = threading.Event()
+    garble.set()
+
+    def fetch_route(emulator: EngineEmulator, request: EngineRequest) -> tuple[int, object]:
+        if garble.is_set():
+            return 200, b"<html>proxy error</html>"
+        return _fetch_and_lock(emulator, request)
+
+    engine.add_route("POST", "/external-task/fetchAndLock", fetch_route)
+    with running(engine, lambda task: Complete({})):
+        engine.wait_for(
+            lambda: len(engine.fetch_requests()) >= 2, message="fetches answered with garbage"
+        )
+        garble.clear()
+        task_id = engine.create_task(TOPIC, {})
+        engine.wait_for(lambda: engine.completion(task_id), message="completion afterwards")
