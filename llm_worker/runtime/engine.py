@@ -59,23 +59,31 @@ class _AbortableAdapter(HTTPAdapter):
     def __init__(self) -> None:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._aborted = False
         super().__init__(pool_connections=1, pool_maxsize=1)
+
+    def _opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self._aborted:
+                self._sockets.add(sock)
+                return
+        # aborted while this connection was being made: cut it too
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        sockets, lock = self._sockets, self._lock
+        opened = self._opened
 
         class Tracked(HTTPConnection):
             def connect(self) -> None:
                 super().connect()
-                with lock:
-                    sockets.add(self.sock)
+                opened(self.sock)
 
         class TrackedTLS(HTTPSConnection):
             def connect(self) -> None:
                 super().connect()
-                with lock:
-                    sockets.add(self.sock)
+                opened(self.sock)
 
         class Pool(HTTPConnectionPool):
             ConnectionCls = Tracked
@@ -87,6 +95,7 @@ class _AbortableAdapter(HTTPAdapter):
 
     def abort(self) -> None:
         with self._lock:
+            self._aborted = True
             sockets, self._sockets = list(self._sockets), set()
         for sock in sockets:
             with contextlib.suppress(OSError):  # already closed
