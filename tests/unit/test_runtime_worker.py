@@ -161,11 +161,13 @@ def test_never_more_tasks_than_slots(engine: EngineEmulator) -> None:
     with running(engine, handler) as worker:
         engine.wait_for(lambda: len(active) == 4, message="4 handlers running")
         assert worker.in_flight() == 4
-        assert sum(1 for t in engine.tasks() if engine.is_locked(t.id)) == 4
+        locked = [t.id for t in engine.tasks() if engine.is_locked(t.id)]
+        assert len(locked) == 4, f"locked: {locked}"
         release.set()
         engine.wait_for(lambda: all(engine.completion(i) for i in ids), message="all done")
     assert peak[0] == 4
-    assert all(r.body["maxTasks"] <= 4 for r in engine.fetch_requests())
+    asked = [r.body["maxTasks"] for r in engine.fetch_requests()]
+    assert all(n <= 4 for n in asked), f"maxTasks asked: {asked}"
 
 
 def test_a_long_running_task_keeps_its_lock(engine: EngineEmulator) -> None:
