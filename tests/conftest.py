@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 import requests
@@ -37,7 +37,10 @@ def free_port() -> int:
 
 
 def wait_until(
-    condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.05, message: str = ""
+    condition: Callable[[], T | Literal[False] | None],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    message: str = "",
 ) -> T:
     """Poll condition() until truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

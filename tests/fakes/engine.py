@@ -677,7 +677,10 @@ class EngineEmulator:
         return self.requests_to("POST", "/external-task/fetchAndLock")
 
     def wait_for(
-        self, condition: Callable[[], T], timeout: float = 15.0, message: str = "condition"
+        self,
+        condition: Callable[[], T | Literal[False] | None],
+        timeout: float = 15.0,
+        message: str = "condition",
     ) -> T:
         """Wait (bounded) until condition() is truthy, re-checking on every engine event."""
         deadline = time.monotonic() + timeout

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import requests
 
@@ -53,7 +53,10 @@ class EngineDriver(Protocol):
     def has_incident(self, ref: TaskRef) -> bool: ...
 
     def wait_for(
-        self, condition: Callable[[], T], timeout: float = 15.0, message: str = "condition"
+        self,
+        condition: Callable[[], T | Literal[False] | None],
+        timeout: float = 15.0,
+        message: str = "condition",
     ) -> T: ...
 
     def cleanup(self) -> None: ...
@@ -89,7 +92,10 @@ class EmulatorDriver:
         return self.engine.incident(ref.id) is not None
 
     def wait_for(
-        self, condition: Callable[[], T], timeout: float = 15.0, message: str = "condition"
+        self,
+        condition: Callable[[], T | Literal[False] | None],
+        timeout: float = 15.0,
+        message: str = "condition",
     ) -> T:
         return self.engine.wait_for(condition, timeout, message)
 
@@ -220,7 +226,10 @@ class RestDriver:
         return bool(incidents)
 
     def wait_for(
-        self, condition: Callable[[], T], timeout: float = 15.0, message: str = "condition"
+        self,
+        condition: Callable[[], T | Literal[False] | None],
+        timeout: float = 15.0,
+        message: str = "condition",
     ) -> T:
         deadline = time.monotonic() + timeout
         while True:
