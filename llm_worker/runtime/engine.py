@@ -350,7 +350,8 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         try:
             raise_exception_if_not_ok(response)
         except Exception as exc:  # the library raises a bare Exception with the engine's message
-            if response.status_code >= 500 or response.status_code == 429:
+            # Unusable answers: the engine is down, overloaded, or refuses our credentials.
+            if response.status_code >= 500 or response.status_code in (401, 403, 429):
                 self._failed(operation)
             else:
                 ENGINE_ERRORS.labels(operation=operation).inc()

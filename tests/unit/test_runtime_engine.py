@@ -120,11 +120,13 @@ def test_basic_auth() -> None:
     with EngineEmulator(auth=("demo", "s3cret")) as engine:
         good = make_client(engine.url, username="demo", password="s3cret")
         assert good.version() == "7.24.0"
-        bad = make_client(engine.url, username="demo", password="wrong")
+        health = Health(60, 60)
+        bad = make_client(engine.url, health, username="demo", password="wrong")
         with pytest.raises(EngineError) as caught:
             bad.version()
         assert caught.value.status == 401
         assert "wrong" not in str(caught.value)
+        assert not health.is_ready()  # a worker the engine refuses cannot work
         good.close()
         bad.close()
 
