@@ -9,8 +9,20 @@ from enum import StrEnum
 
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
 from llm_worker.refund.policy import RuleResult
+from llm_worker.refund.text import NON_REFUNDABLE_TEXT
 
 _CENT = Decimal("0.01")
+# "Without charge" as fare rules say it in English and the languages they most often come in.
+_FREE_EVIDENCE = re.compile(
+    r"FREE|WITHOUT (?:ANY )?(?:CHARGE|FEE|PENALTY|COST)|NO (?:\w+ )?(?:CHARGE|FEE|PENALTY)|"
+    r"FULL(?:Y)? REFUND|REFUNDABLE IN FULL|100 ?%|SANS FRAIS|SANS P[ÉE]NALIT|GRATUIT|"
+    r"REMBOURSEMENT (?:INT[ÉE]GRAL|TOTAL|COMPLET)|INT[ÉE]GRALEMENT REMBOURS|KOSTENLOS|"
+    r"GEB[ÜU]HRENFREI|OHNE (?:GEB[ÜU]HR|KOSTEN|STORNO)|VOLLE ERSTATTUNG|"
+    r"SIN (?:CARGO|COSTE|COSTO|PENALIZACI[ÓO]N|PENALIDAD|GASTOS)|GRATIS|"
+    r"REEMBOLSO (?:TOTAL|COMPLETO|[ÍI]NTEGRO)|SENZA (?:PENALE|PENALI|COSTI|SPESE)|"
+    r"RIMBORSO (?:TOTALE|COMPLETO|INTEGRALE)|SEM (?:CUSTO|TAXA|MULTA)|KOSTELOOS|"
+    r"ZONDER KOSTEN|AVGIFTSFRI|UTAN AVGIFT|GEBYRFRI"
+)
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
 
 
@@ -70,13 +82,20 @@ def check_answer(
             )
         if rules.sure and rules.decision is not Decision.ALLOWED:
             return _override(Guardrail.CONTRADICTS_RULES, rules.reasoning)
-        if not rules.sure and not _quoted_from(answer.rule_text, case.fare_rules or ""):
+        if not rules.sure:
             # A full refund the rules could not confirm must at least rest on a sentence
-            # that is really in the fare rules, not on one the model made up.
-            return _override(
-                Guardrail.UNSUPPORTED_ALLOWED,
-                "the rule quoted for a full refund is not in the fare rules",
-            )
+            # that is really in the fare rules and says so, not on one the model made up.
+            if not _quoted_from(answer.rule_text, case.fare_rules or ""):
+                return _override(
+                    Guardrail.UNSUPPORTED_ALLOWED,
+                    "the rule quoted for a full refund is not in the fare rules",
+                )
+            quote = answer.rule_text.upper()
+            if not _FREE_EVIDENCE.search(quote) or NON_REFUNDABLE_TEXT.search(quote):
+                return _override(
+                    Guardrail.UNSUPPORTED_ALLOWED,
+                    "the rule quoted does not state a refund without charge",
+                )
         return Checked(Decision.ALLOWED)
     return _check_penalty(answer, case, rules)
 

@@ -181,12 +181,17 @@ _BEFORE_DEP = re.compile(
 )
 _ANY_TIME = re.compile(r"\bANY ?TIME\b|AT ALL TIMES")
 
-_NON_REFUNDABLE = re.compile(
+NON_REFUNDABLE_TEXT = re.compile(
     r"NON[- ]?REFUNDABLE|\bNONREF\b|NOT REFUNDABLE|NO REFUNDS?\b(?! ?(?:FEE|CHARGE|PENALTY))|"
     r"REFUNDS? (?:IS |ARE )?NOT (?:PERMITTED|ALLOWED|POSSIBLE|AVAILABLE)|"
     r"CANCELL?(?:ATION)?S?(?:/REFUNDS?)? (?:IS |ARE )?NOT PERMITTED|"
     r"(?:TICKET|FARE) HAS NO (?:REFUND )?VALUE|NO VALUE|"
-    r"(?:TICKET|FARE|VALUE|AMOUNT PAID) (?:IS |WILL BE |SHALL BE )?FORFEIT(?:ED)?\b"
+    r"(?:TICKET|FARE|VALUE|AMOUNT PAID) (?:IS |WILL BE |SHALL BE )?FORFEIT(?:ED)?\b|"
+    # The same in the languages fare rules most often come in: plain enough to read here.
+    r"NON[- ]?REMBOURSABLE|PAS REMBOURSABLE|AUCUN REMBOURSEMENT|NICHT ERSTATTBAR|"
+    r"NICHT ERSTATTUNGSF|KEINE ERSTATTUNG|NO (?:ES )?REEMBOLSABLE|SIN REEMBOLSO|"
+    r"NON RIMBORSABILE|NESSUN RIMBORSO|N[ÃA]O REEMBOLS[ÁA]VEL|NIET RESTITUEERBAAR|"
+    r"GEEN RESTITUTIE|EJ [ÅA]TERBETALNINGSBAR|IKKE REFUNDERBAR"
 )
 _FREE = re.compile(
     r"FREE OF (?:CHARGE|COST)|WITHOUT (?:ANY )?(?:CHARGE|FEE|PENALTY|PENALTIES|COST)|"
@@ -307,7 +312,7 @@ def _heading(clause: str) -> tuple[str, Scope, Window | None] | None:
         return None
     if _ASIDE.search(clause):
         return None
-    if any(p.search(clause) for p in (_NON_REFUNDABLE, _FREE, _BARE_FREE, _FEE_WORDS)):
+    if any(p.search(clause) for p in (NON_REFUNDABLE_TEXT, _FREE, _BARE_FREE, _FEE_WORDS)):
         return None
     scope = _scope(clause)
     window = _window(clause)
@@ -368,7 +373,7 @@ def _complement(window: Window | None) -> Window | None:
 
 def _statement(clause: str, scope: Scope, window: Window | None) -> Statement | None:
     fees = _fees(clause, timed=window is not None or scope is not Scope.UNSPECIFIED)
-    nonref = _NON_REFUNDABLE.search(clause)
+    nonref = NON_REFUNDABLE_TEXT.search(clause)
     # "50% OF THE FARE IS FORFEITED" states a fee; "THE TICKET IS FORFEITED" states none.
     if nonref and not (fees and "FORFEIT" in nonref.group(0)):
         return Statement(Kind.NON_REFUNDABLE, scope, clause, window)

@@ -129,6 +129,32 @@ class ObeyInjection(Behaviour):
 
 
 @dataclass(frozen=True)
+class Generous(Behaviour):
+    """An over-generous model: ALLOWED for everything, quoting the start of the fare rules."""
+
+    def reply(self, request: RecordedRequest, server: FakeLLM) -> Reply:
+        rules = _fare_rules_of(request.content("user"))
+        answer = _answer("ALLOWED", None, None, "Approve the refund.", rules[:60])
+        return server.completion(request, json.dumps(answer))
+
+
+@dataclass(frozen=True)
+class FirstNumberFee(Behaviour):
+    """A careless model: WITH_PENALTY of the first number in the fare rules, any currency."""
+
+    currency: str = "EUR"
+
+    def reply(self, request: RecordedRequest, server: FakeLLM) -> Reply:
+        rules = _fare_rules_of(request.content("user"))
+        number = re.search(r"\d+(?:\.\d+)?", rules)
+        amount = float(number.group(0)) if number else 10.0
+        answer = _answer(
+            "WITH_PENALTY", amount, self.currency, "A fee applies.", rules[:60]
+        )  # fmt: skip
+        return server.completion(request, json.dumps(answer))
+
+
+@dataclass(frozen=True)
 class RateLimited(Behaviour):
     """429 Too Many Requests with a Retry-After header."""
 

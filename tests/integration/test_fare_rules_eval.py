@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.llm import FakeLLM
+from tests.fakes.llm import Behaviour, FakeLLM, FirstNumberFee, Generous
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +104,25 @@ def test_api_key_never_printed_even_with_debug_logging() -> None:
     assert request.headers["authorization"] == f"Bearer {key}"
     assert key not in done.stdout + done.stderr
     assert "refund decision" in done.stderr  # the audit line was written
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Generous(), FirstNumberFee("EUR"), FirstNumberFee("USD")],
+    ids=["always-allowed", "first-number-fee-eur", "first-number-fee-usd"],
+)
+def test_a_careless_model_never_pays_out_wrongly_on_the_dataset(model: Behaviour) -> None:
+    """With the LLM reading every case, the guardrails alone keep a bad model from paying:
+    no unsafe approval, and every mistake is a MANUAL (an operator looks), never money."""
+    with FakeLLM(behaviour=model) as llm:
+        done = run(
+            "eval", str(DATASET), "--json",
+            DECISION_STRATEGY="llm", OPENAI_API_KEY="sk-test-eval", OPENAI_BASE_URL=llm.base_url,
+            LLM_RATE_LIMIT_CALLS="100000",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["llm_calls"] > 50
+    assert summary["unsafe_approvals"] == 0, summary["unsafe_ids"]
+    paid_wrongly = [m for m in summary["mistakes"] if m["decided"] != "MANUAL"]
+    assert paid_wrongly == []

@@ -96,7 +96,9 @@ def test_allowed_where_rules_could_not_read_passes_with_a_real_quote() -> None:
     assert (checked.decision, checked.guardrail) == (Decision.ALLOWED, None)
 
 
-@pytest.mark.parametrize("quote", ["", "refundable without charge", "sans"])
+@pytest.mark.parametrize(
+    "quote", ["", "refundable without charge", "sans", "Billet remboursable", "avant le départ"]
+)
 def test_allowed_resting_on_no_real_sentence_is_overridden(quote: str) -> None:
     c = case("Billet remboursable sans frais avant le départ.")
     assert check(answer("ALLOWED", rule_text=quote), c).guardrail is (Guardrail.UNSUPPORTED_ALLOWED)
@@ -167,3 +169,17 @@ def test_amount_fee_for_several_passengers_is_left_to_the_rules() -> None:
         check(answer("WITH_PENALTY", penalty_amount=100.0, penalty_currency="USD"), sure).guardrail
         is Guardrail.PENALTY_MISMATCH
     )
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "SEE CARRIER WEBSITE FOR CONDITIONS.",
+        "Erstattung gegen eine Gebühr von 100 EUR möglich.",
+        "Ticket may be refunded subject to carrier approval.",
+    ],
+)
+def test_allowed_quoting_a_sentence_that_states_no_free_refund_is_overridden(rules: str) -> None:
+    checked = check(answer("ALLOWED", rule_text=rules), case(rules))
+    assert checked.guardrail is Guardrail.UNSUPPORTED_ALLOWED
+    assert "does not state a refund without charge" in (checked.why or "")

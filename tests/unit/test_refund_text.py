@@ -173,7 +173,7 @@ def test_ordinary_fare_text_is_not_flagged_as_injection() -> None:
     [
         "Billet remboursable sans frais avant le départ.",
         "Erstattung gegen eine Gebühr möglich.",
-        "Tarifa no reembolsable.",
+        "Tarifa reembolsable con cargo.",
         "払い戻し不可",
     ],
 )
@@ -198,3 +198,11 @@ def test_empty_text() -> None:
 )
 def test_free_refund_conditions(text: str, conditional: bool) -> None:
     assert only(text).conditional is conditional
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Tarifa no reembolsable.", "Billet non remboursable.", "Ticket nicht erstattbar."],
+)
+def test_non_refundable_in_other_languages_is_read(text: str) -> None:
+    assert only(text).kind is Kind.NON_REFUNDABLE
