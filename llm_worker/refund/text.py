@@ -72,7 +72,6 @@ class Reading:
     statements: tuple[Statement, ...]
     injection: str | None = None  # the phrase that looks like an instruction to the decider
     foreign: bool = False  # the text is (mostly) not English
-    empty: bool = False
 
 
 # ISO 4217 codes seen in fare rules; a closed list so that words like FEE or FOR are not codes.
@@ -259,7 +258,7 @@ _HEADING_MAX = 48
 def read_fare_rules(text: str | None) -> Reading:
     """Read the penalty statements out of fare-rule text (any case, any layout)."""
     if text is None or not text.strip():
-        return Reading(statements=(), empty=True)
+        return Reading(statements=())
     upper = text.upper().replace("\u00a0", " ")
     injection = _INJECTION.search(upper)
     statements: list[Statement] = []

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from llm_worker.refund.text import Kind, Scope, Window, read_fare_rules
+from llm_worker.refund.text import Kind, Reading, Scope, Window, read_fare_rules
 
 
 def only(text: str):  # type: ignore[no-untyped-def]
@@ -183,8 +183,7 @@ def test_other_languages_are_reported_as_foreign(text: str) -> None:
 
 
 def test_empty_text() -> None:
-    assert read_fare_rules("  ").empty
-    assert read_fare_rules(None).empty
+    assert read_fare_rules("  ") == read_fare_rules(None) == Reading(statements=())
 
 
 @pytest.mark.parametrize(
