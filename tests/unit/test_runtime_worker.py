@@ -224,16 +224,18 @@ def test_stop_lets_running_tasks_finish_and_returns(engine: EngineEmulator) -> N
 
 def test_tasks_still_running_after_the_grace_period_are_unlocked(engine: EngineEmulator) -> None:
     options = replace(OPTIONS, shutdown_grace_s=0.2)
+    started = threading.Event()
     release = threading.Event()
 
     def handler(task: Task) -> TaskOutcome:
+        started.set()
         release.wait(10)
         return Complete({})
 
     task_id = engine.create_task(TOPIC, {})
     try:
         with running(engine, handler, options) as worker:
-            engine.wait_for(lambda: worker.in_flight() == 1, message="a task in flight")
+            assert started.wait(10), "the handler did not start"
         assert worker.stragglers == [task_id]
         # Only the unlock itself is checked: the long poll cut at stop() may still be pending
         # in the engine and lock the task again for this worker id, as on a real engine.
