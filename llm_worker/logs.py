@@ -12,7 +12,7 @@ from llm_worker.config import LogFormat, LogLevel
 
 # The external-task library logs every empty poll and every request at INFO; those lines
 # carry nothing an operator needs, so they are only shown when debugging.
-_NOISY_LOGGERS = ("camunda", "urllib3", "httpx", "httpcore", "openai")
+_NOISY_LOGGERS = ("camunda", "urllib3", "httpx", "httpcore", "httpx2", "httpcore2", "openai")
 
 
 def configure_logging(level: LogLevel = LogLevel.INFO, fmt: LogFormat = LogFormat.CONSOLE) -> None:
