@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from llm_worker import __version__
 from llm_worker.commands import UserError
-from llm_worker.config import SettingsError
+from llm_worker.config import LogLevel, SettingsError
+from llm_worker.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,9 @@ _MODULES = {"eval": "evaluate"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Until a command reads LOG_LEVEL, only warnings reach the terminal (structlog's own
+    # default would print every debug line of the libraries).
+    configure_logging(LogLevel.WARNING)
     module = _MODULES.get(args.command, args.command)
     command = importlib.import_module(f"llm_worker.commands.{module}")
     try:
