@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from enum import StrEnum
 
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
@@ -12,6 +12,9 @@ from llm_worker.refund.policy import RuleResult
 from llm_worker.refund.text import NON_REFUNDABLE_TEXT
 
 _CENT = Decimal("0.01")
+# Wide enough to round any float to cents (the largest has 309 digits before the point); the
+# default 28 digits would raise on an absurd fee instead of letting a guardrail catch it.
+_WIDE = Context(prec=400)
 # "Without charge" as fare rules say it in English and the languages they most often come in.
 _FREE_EVIDENCE = re.compile(
     r"FREE|WITHOUT (?:ANY )?(?:CHARGE|FEE|PENALTY|COST)|NO (?:\w+ )?(?:CHARGE|FEE|PENALTY)|"
@@ -124,7 +127,7 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
                 f"the fee is in {currency or 'no currency'}, the ticket in "
                 f"{case.currency or 'an unknown currency'}",
             )
-        penalty = _decimal(amount).quantize(_CENT, ROUND_HALF_UP)
+        penalty = _decimal(amount).quantize(_CENT, ROUND_HALF_UP, context=_WIDE)
         stated = _decimal(amount)
         if not rules.sure and (case.passenger_count or 1) > 1:
             # Per ticket, per booking, already multiplied? Only the rules may settle that.

@@ -91,7 +91,8 @@ class LlmAnswer(BaseModel):
     # The docstring above is sent to the model as the schema's description. `decision` is a
     # plain string on purpose: a server without schema enforcement may answer anything, and
     # the guardrails (not the parser) turn an unknown value into MANUAL.
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity (which the JSON parser would take) are nonsense for a fee: a bad answer.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     decision: str = Field(
         description="ALLOWED, WITH_PENALTY or MANUAL",

@@ -1,0 +1,86 @@
+"""Review: an absurd fee in an LLM answer is a fallback to MANUAL, never a failed task."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from llm_worker.config import DecisionStrategy
+from llm_worker.refund.decider import Advice, Decider
+from llm_worker.refund.inputs import PlainVariable
+from llm_worker.refund.models import Decision, LlmAnswer, RefundCase, Source
+
+NOW = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
+# Not read by the rules (French), so the LLM's fee is checked against the text alone.
+UNREAD = "Billet remboursable avec frais d'annulation de 80 USD."
+
+
+@dataclass
+class OneAnswer:
+    answer: LlmAnswer
+    provider: str = "openai"
+    model: str = "gpt-test"
+    prompt_version: str = "v-test"
+
+    def advise(self, case: RefundCase, deadline: float) -> Advice:
+        return Advice(self.answer)
+
+
+def _answer(**over: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "decision": "WITH_PENALTY",
+        "penalty_amount": None,
+        "penalty_percent": None,
+        "penalty_currency": "USD",
+        "reasoning": "A fee applies.",
+        "rule_text": UNREAD,
+    }
+    fields.update(over)
+    return fields
+
+
+def _decide(answer: LlmAnswer, **variables: Any) -> Any:
+    base: dict[str, Any] = {
+        "bookingId": "B1",
+        "fareRules": UNREAD,
+        "ticketPrice": 620.0,
+        "currency": "USD",
+        "departureDate": "2026-03-15T09:00:00Z",
+        "requestDate": "2026-02-20T12:00:00Z",
+    }
+    base.update(variables)
+    decider = Decider(
+        strategy=DecisionStrategy.LLM,
+        threshold=Decimal(5000),
+        advisor=OneAnswer(answer),
+        clock=lambda: NOW,
+    )
+    plain = {k: PlainVariable(v) for k, v in base.items() if v is not None}
+    return decider.decide(plain, time.monotonic() + 10)
+
+
+@pytest.mark.parametrize("price", [620.0, None])
+@pytest.mark.parametrize("amount", [1e30, 1.7e308])
+def test_a_huge_fee_is_overridden_not_raised(amount: float, price: float | None) -> None:
+    verdict = _decide(LlmAnswer(**_answer(penalty_amount=amount)), ticketPrice=price)
+    assert (verdict.decision, verdict.source) == (Decision.MANUAL, Source.FALLBACK)
+    assert verdict.guardrail is not None
+    assert verdict.penalty is None and verdict.refund is None
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["penalty_amount", "penalty_percent"])
+def test_a_non_finite_fee_is_not_an_answer(literal: str, field: str) -> None:
+    # The JSON parser takes these literals; a fee that is not a number is a bad answer,
+    # which the advisor turns into a fallback (AdviceError "bad_answer").
+    text = json.dumps(_answer()).replace(f'"{field}": null', f'"{field}": {literal}')
+    assert literal in text
+    with pytest.raises(ValidationError):
+        LlmAnswer.model_validate_json(text)
