@@ -20,14 +20,17 @@ from llm_worker.refund.inputs import PlainVariable
 
 def read_json(source: str) -> Any:
     """JSON from a file, or from stdin for `-`; a user mistake raises UserError."""
+    name = "stdin" if source == "-" else source
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"cannot read {source}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{name} is not UTF-8 text") from None
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise UserError(f"{source} is not valid JSON: {exc}") from None
+        raise UserError(f"{name} is not valid JSON: {exc}") from None
 
 
 def to_variables(data: Any, where: str) -> dict[str, PlainVariable]:
@@ -55,7 +58,7 @@ def task_budget_s(settings: Settings) -> float:
 
 def run(args: argparse.Namespace) -> int:
     data = read_json(args.file)
-    variables = to_variables(data, args.file)
+    variables = to_variables(data, "stdin" if args.file == "-" else args.file)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     decider = build_decider(settings)
