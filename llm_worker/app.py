@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings
+from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings, without_credentials
 from llm_worker.logs import configure_logging, get_logger
 from llm_worker.observability.backlog import BacklogPoller
 from llm_worker.observability.health import Health
@@ -93,7 +93,7 @@ class App:
         self._install_signals(worker)
         _log.info(
             "starting",
-            engine=settings.engine_url,
+            engine=without_credentials(settings.engine_url),
             strategy=settings.strategy.value,
             metrics_port=settings.metrics_port,
         )

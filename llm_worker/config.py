@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from enum import StrEnum
 from typing import Annotated
@@ -37,6 +38,14 @@ class LogLevel(StrEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
+
+
+def without_credentials(text: str) -> str:
+    """A URL, or a message quoting one, as it may be shown: `user:password@` in it is dropped."""
+    return _URL_CREDENTIALS.sub("", text)
 
 
 class SettingsError(ValueError):

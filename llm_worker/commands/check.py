@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from llm_worker.commands import UserError
-from llm_worker.config import Settings, load_settings
+from llm_worker.config import Settings, load_settings, without_credentials
 from llm_worker.observability.health import Health
 from llm_worker.runtime.engine import EngineClient, EngineError
 
@@ -25,17 +25,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_engine(settings: Settings) -> str:
     client = EngineClient.from_settings(settings, Health(60.0, 60.0))
+    where = without_credentials(settings.engine_url)
     try:
         version = client.version()
         backlog = {topic: client.count(topic) for topic in settings.worker_topics}
     except EngineError as exc:
         if exc.status is None:
-            raise UserError(f"engine at {settings.engine_url} does not answer ({exc})") from None
-        raise UserError(f"engine at {settings.engine_url} answered with an error ({exc})") from None
+            raise UserError(f"engine at {where} does not answer ({exc})") from None
+        raise UserError(f"engine at {where} answered with an error ({exc})") from None
     finally:
         client.close()
     waiting = ", ".join(f"{topic} {n}" for topic, n in backlog.items())
-    return f"ok, Camunda {version} at {settings.engine_url} (waiting tasks: {waiting})"
+    return f"ok, Camunda {version} at {where} (waiting tasks: {waiting})"
 
 
 def _check_llm(settings: Settings) -> str | None:
@@ -49,7 +50,7 @@ def _check_llm(settings: Settings) -> str | None:
         timeout=min(settings.llm_timeout_s, 10.0),
         max_retries=0,
     )
-    where = str(settings.openai_base_url or "https://api.openai.com/v1")
+    where = without_credentials(str(settings.openai_base_url or "https://api.openai.com/v1"))
     try:
         models = [model.id for model in client.models.list()]
     except openai.AuthenticationError:

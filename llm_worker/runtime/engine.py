@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from llm_worker.config import Settings
+from llm_worker.config import Settings, without_credentials
 from llm_worker.logs import get_logger
 from llm_worker.metrics import ENGINE_ERRORS
 from llm_worker.observability.health import Health
@@ -356,7 +356,10 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
             else:
                 ENGINE_ERRORS.labels(operation=operation).inc()
                 self._health.engine_ok()
-            raise EngineError(operation, str(exc), response.status_code) from None
+            # requests' own message quotes the URL, with any user:password written in it.
+            raise EngineError(
+                operation, without_credentials(str(exc)), response.status_code
+            ) from None
         self._health.engine_ok()
         return response
 
