@@ -137,7 +137,8 @@ class Settings(BaseSettings):
             self.openai_api_key and self.openai_api_key.get_secret_value()
         ):
             raise ValueError(
-                f"DECISION_STRATEGY={self.decision_strategy.value} needs OPENAI_API_KEY"
+                f"DECISION_STRATEGY: {self.decision_strategy.value} needs OPENAI_API_KEY "
+                "(set the key, or use rules)"
             )
         return self
 
@@ -167,6 +168,7 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
-        name = loc[0].upper() if loc else "settings"
-        problems.append(f"{name}: {err['msg']}")
+        message = err["msg"].removeprefix("Value error, ")
+        # A check across settings (no location) names its variables in its own message.
+        problems.append(f"{loc[0].upper()}: {message}" if loc else message)
     return "invalid setting " + "; ".join(problems)
