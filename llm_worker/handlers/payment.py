@@ -120,7 +120,10 @@ def _amount(value: Any, name: str) -> Decimal | None:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -_MAX_DECIMALS:
         # 0.1 + 0.2 style float noise is rounded; a real sub-cent amount is a data error.
-        rounded = amount.quantize(Decimal(1).scaleb(-_MAX_DECIMALS))
+        try:
+            rounded = amount.quantize(Decimal(1).scaleb(-_MAX_DECIMALS))
+        except InvalidOperation:  # more digits than any real amount has
+            raise InvalidPaymentError(f"{name} is not a usable amount") from None
         if abs(rounded - amount) > Decimal("1e-9"):
             raise InvalidPaymentError(f"{name} has more than {_MAX_DECIMALS} decimals")
         amount = rounded
