@@ -45,18 +45,24 @@ def decide_by_facts(case: RefundCase, threshold: Decimal) -> RuleResult | None:
             1,
             f"Involuntary refund: {why}, so the full fare is refunded whatever the fare rules say.",
         )
+    # Without a requestDate it is now (CONTRACT.md section 2). Now is never earlier than the
+    # request itself, so a request handled within 24 hours was also asked within them.
     if (
         case.purchase_date is not None
         and case.departure_date is not None
-        and case.request_date_given
         and timedelta(0) <= case.request_date - case.purchase_date <= timedelta(hours=24)
         and case.departure_date - case.purchase_date >= timedelta(days=7)
     ):
+        asked = (
+            "the refund was asked"
+            if case.request_date_given
+            else "the refund (no requestDate given) is handled"
+        )
         return RuleResult(
             Decision.ALLOWED,
             2,
-            "24-hour rule: the refund was asked within 24 hours of purchase and departure is "
-            "at least 7 days after purchase, so the full fare is refunded.",
+            f"24-hour rule: {asked} within 24 hours of purchase and departure is at least "
+            "7 days after purchase, so the full fare is refunded.",
         )
     if case.passenger_count is not None and case.passenger_count >= 10:
         return RuleResult(
