@@ -1,5 +1,5 @@
 """Shared fixtures: the engine emulator (or a real engine), the real `llm-worker run` process,
-free ports and bounded waits."""
+a clean environment for it and a bounded run of any other `llm-worker` command."""
 
 from __future__ import annotations
 
@@ -7,52 +7,23 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.real_engine import EmulatorDriver, EngineDriver, RestDriver
+from tests.support import REPO_ROOT, free_port, wait_until
 
-T = TypeVar("T")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
 
 # Settings a test must never inherit from the developer's shell.
 _SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_", "WORKER_", "LLM_", "PAYMENT_", "DECISION_", "LOCK_")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (bound then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(
-    condition: Callable[[], T | Literal[False] | None],
-    timeout: float = 15.0,
-    interval: float = 0.05,
-    message: str = "",
-) -> T:
-    """Poll condition() until truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.1f}s waiting for {message or condition}"
-            )
-        time.sleep(interval)
 
 
 class WorkerProcess:
@@ -166,6 +137,26 @@ def worker_env(**settings: str | int | float) -> dict[str, str]:
     )
     env.update({k.upper(): str(v) for k, v in settings.items()})
     return env
+
+
+def run_cli(
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path = REPO_ROOT,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m llm_worker ARGS` to its end (bounded by `timeout`), its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "llm_worker", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 StartWorker = Callable[..., WorkerProcess]

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,7 +49,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT, wait_until
+
 OPENAPI_PATH = REPO_ROOT / "node_modules" / "@visaright" / "camunda-rest-client" / "openapi.json"
 CONTEXT_PATH = "/engine-rest"
 MAX_ASYNC_RESPONSE_TIMEOUT_MS = 1_800_000
@@ -683,16 +683,11 @@ class EngineEmulator:
         message: str = "condition",
     ) -> T:
         """Wait (bounded) until condition() is truthy, re-checking on every engine event."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"timed out after {timeout:.1f}s waiting for {message}")
-            with self._cond:
-                self._cond.wait(min(remaining, 0.1))
+        return wait_until(condition, timeout, interval=0.1, message=message, pause=self._event)
+
+    def _event(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait(timeout)
 
     def notify(self) -> None:
         """Wake long polls and waiters (for routes that change state)."""

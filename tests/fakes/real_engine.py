@@ -8,7 +8,6 @@ and reads results back through it.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import requests
 
 from tests.fakes.engine import EngineEmulator, infer_variable, normalize_variable
+from tests.support import wait_until
 
 T = TypeVar("T")
 
@@ -173,15 +173,15 @@ class RestDriver:
         response.raise_for_status()
         pid = response.json()["id"]
         self._instances.append(pid)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = self._http.get(
+
+        def external_tasks() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = self._http.get(
                 f"{self.url}/external-task", params={"processInstanceId": pid}, timeout=30
             ).json()
-            if found:
-                return TaskRef(found[0]["id"], pid)
-            time.sleep(0.05)
-        raise AssertionError(f"no external task appeared for instance {pid}")
+            return found
+
+        found = wait_until(external_tasks, 10, message=f"an external task of instance {pid}")
+        return TaskRef(found[0]["id"], pid)
 
     def completed_variables(self, ref: TaskRef) -> dict[str, dict[str, Any]] | None:
         waiting = self._http.get(
@@ -231,14 +231,7 @@ class RestDriver:
         timeout: float = 15.0,
         message: str = "condition",
     ) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"timed out after {timeout:.1f}s waiting for {message}")
-            time.sleep(0.1)
+        return wait_until(condition, timeout, interval=0.1, message=message)
 
     def cleanup(self) -> None:
         for pid in self._instances:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llm_worker.engine_admin import EngineAdmin, EngineUnreachableError
-from tests.conftest import REPO_ROOT, free_port, worker_env
+from tests.conftest import REPO_ROOT, free_port, run_cli, worker_env
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.engine_admin import AdminState, install_admin_routes
 
@@ -29,16 +28,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     url = engine if isinstance(engine, str) else engine.url
     env = worker_env(CAMUNDA_URL=url, CAMUNDA_USERNAME="admin", CAMUNDA_PASSWORD="s3cret")
-    return subprocess.run(
-        [sys.executable, "-m", "llm_worker", *args],
-        env=env,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env=env, cwd=cwd, stdin=stdin)
 
 
 def test_deploy_sends_the_diagram_and_forms_as_one_deployment(
@@ -220,15 +210,7 @@ def test_unreachable_engine_is_one_line() -> None:
 def test_wrong_credentials_are_named(admin_engine: tuple[EngineEmulator, AdminState]) -> None:
     engine, _ = admin_engine
     env = worker_env(CAMUNDA_URL=engine.url, CAMUNDA_USERNAME="admin", CAMUNDA_PASSWORD="nope")
-    result = subprocess.run(
-        [sys.executable, "-m", "llm_worker", "deploy"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("deploy", env=env)
     assert result.returncode == 1
     assert "refused the credentials" in result.stderr
     assert "nope" not in result.stderr

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO_ROOT, run_cli
 from tests.fakes.llm import Behaviour, FakeLLM, FirstNumberFee, Generous
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-DATASET = REPO / "examples" / "fare_rules_eval.jsonl"
+DATASET = REPO_ROOT / "examples" / "fare_rules_eval.jsonl"
 
 
 def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -25,16 +24,8 @@ def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.Complete
         for k, v in os.environ.items()
         if not k.startswith(("OPENAI_", "DECISION_", "LLM_", "LOG_"))
     }
-    clean.update({"PYTHONPATH": str(REPO), **env})
-    return subprocess.run(
-        [sys.executable, "-m", "llm_worker", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=REPO,
-        timeout=120,
-    )
+    clean.update({"PYTHONPATH": str(REPO_ROOT), **env})
+    return run_cli(*args, env=clean, stdin=stdin, timeout=120)
 
 
 def test_dataset_is_large_and_covers_every_policy_step() -> None:
@@ -74,7 +65,7 @@ def test_eval_against_an_llm_endpoint_counts_calls_tokens_and_cost() -> None:
 
 
 def test_decide_reads_stdin_and_prints_the_output_variables() -> None:
-    case = (REPO / "examples" / "case.json").read_text()
+    case = (REPO_ROOT / "examples" / "case.json").read_text()
     done = run("decide", "-", stdin=case)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -91,7 +82,7 @@ def test_decide_user_mistake_is_one_line_without_traceback(tmp_path: Path) -> No
 
 def test_api_key_never_printed_even_with_debug_logging() -> None:
     key = "sk-test-debug-leak-check-0042"
-    case = (REPO / "examples" / "case.json").read_text()
+    case = (REPO_ROOT / "examples" / "case.json").read_text()
     with FakeLLM() as llm:
         done = run(
             "decide", "-", stdin=case,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 
 from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from tests.conftest import REPO_ROOT, StartWorker, worker_env
+from tests.conftest import StartWorker, run_cli, worker_env
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
 from tests.fakes.engine import EngineEmulator, ExternalTaskState, infer_variable
 from tests.fakes.engine_admin import ProcessInstance, install_admin_routes
@@ -133,16 +131,7 @@ def host() -> Iterator[ProcessHost]:
 
 
 def cli(engine: EngineEmulator, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "llm_worker", *args],
-        env=worker_env(CAMUNDA_URL=engine.url),
-        cwd=REPO_ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(*args, env=worker_env(CAMUNDA_URL=engine.url), stdin=stdin)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

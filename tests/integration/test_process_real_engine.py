@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from llm_worker.handlers.payment import make_payment_handler
 from llm_worker.runtime.task import BpmnError, Complete, Handler, Task
 from llm_worker.runtime.variables import decode_variables, encode_variables
 from tests.conftest import REAL_ENGINE_URL, REPO_ROOT
+from tests.support import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -68,7 +69,7 @@ class RealEngine:
             ).json()
             return found
 
-        (raw,) = wait(fetch, 30, f"an external task on {topic}")
+        (raw,) = wait_until(fetch, 30, 0.25, f"an external task on {topic}")
         task = Task(
             id=raw["id"],
             topic=topic,
@@ -107,7 +108,7 @@ class RealEngine:
             ).json()
             return tasks
 
-        (task,) = wait(find, timeout, f"user task {key}")
+        (task,) = wait_until(find, timeout, 0.25, f"user task {key}")
         return task
 
     def candidate_groups(self, task_id: str) -> set[str]:
@@ -131,7 +132,7 @@ class RealEngine:
             ).json()
             return found
 
-        (end,) = wait(ended, 30, "the end event")
+        (end,) = wait_until(ended, 30, 0.25, "the end event")
         return str(end["activityId"])
 
     def variable(self, pid: str, name: str) -> Any:
@@ -141,17 +142,6 @@ class RealEngine:
             timeout=30,
         ).json()
         return found[0]["value"] if found else None
-
-
-def wait(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, worker_env
+from tests.conftest import free_port, run_cli, worker_env
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.llm import FakeLLM
 
@@ -18,16 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def check(tmp_path: Path, **settings: str | int) -> subprocess.CompletedProcess[str]:
-    env: Mapping[str, str] = worker_env(**settings)
-    return subprocess.run(
-        [sys.executable, "-m", "llm_worker", "check"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("check", env=worker_env(**settings), cwd=tmp_path)
 
 
 def test_reports_engine_and_backlog(tmp_path: Path, engine: EngineEmulator) -> None:
@@ -87,15 +76,7 @@ def test_run_with_the_metrics_port_taken_is_one_line(
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         env = worker_env(CAMUNDA_URL=engine.url, METRICS_PORT=taken.getsockname()[1])
-        result = subprocess.run(
-            [sys.executable, "-m", "llm_worker", "run"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_cli("run", env=env, cwd=tmp_path)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("llm-worker run:") and "METRICS_PORT" in last

@@ -4,7 +4,6 @@ tests/fakes/bpmn_runner.py), with the real payment handler answering the payment
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -16,8 +15,9 @@ from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
 from llm_worker.payment import PaymentGatewayError, PaymentReceipt, RefundPayment
-from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
+from llm_worker.runtime.task import BpmnError, Complete, TypedValue
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
+from tests.fakes.task import handler_task
 
 CASE = {"bookingId": "PNR42", "ticketPrice": 820.0, "currency": "USD", "fareRules": "..."}
 
@@ -64,16 +64,7 @@ def pay(run: ProcessRun, gateway: ScriptedGateway) -> None:
     """Answer the waiting payment task with the real handler, as the worker would."""
     external = run.waiting_external()
     assert external is not None and external.topic == PAYMENT_TOPIC
-    task = Task(
-        id="t",
-        topic=PAYMENT_TOPIC,
-        worker_id="w",
-        process_instance_id="instance-1",
-        business_key=None,
-        retries=None,
-        variables={k: TypedValue(v) for k, v in external.variables.items()},
-        deadline=time.monotonic() + 30,
-    )
+    task = handler_task(PAYMENT_TOPIC, external.variables)
     outcome = make_payment_handler(load_settings(), gateway)(task)
     if isinstance(outcome, Complete):
         run.complete_external(PAYMENT_TOPIC, **outcome.variables)
@@ -344,7 +335,7 @@ def test_the_local_stacks_smoke_cases_take_the_route_they_expect(
             break
         external = run.waiting_external()
         if external is not None:
-            outcome = handlers[external.topic](_task(external.topic, external.variables))
+            outcome = handlers[external.topic](handler_task(external.topic, external.variables))
             if isinstance(outcome, Complete):
                 run.complete_external(external.topic, **_plain(outcome.variables))
             else:
@@ -362,19 +353,6 @@ def test_the_local_stacks_smoke_cases_take_the_route_they_expect(
     for name, value in case["expect"]["variables"].items():
         assert run.variables.get(name) == value, name
     assert steps == []
-
-
-def _task(topic: str, variables: dict[str, Any]) -> Task:
-    return Task(
-        id="t",
-        topic=topic,
-        worker_id="w",
-        process_instance_id="smoke-instance",
-        business_key=None,
-        retries=None,
-        variables={k: TypedValue(v) for k, v in variables.items()},
-        deadline=time.monotonic() + 30,
-    )
 
 
 def _plain(variables: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 from llm_worker.config import ALL_TOPICS, PAYMENT_TOPIC
 from llm_worker.engine_admin import MANAGERS, OPERATORS, PROCESS_KEY
 from llm_worker.handlers.payment import PAYMENT_ERROR_CODES
+from tests.contract import START_INPUTS
 from tests.fakes import juel
 
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
@@ -40,24 +41,7 @@ FLOW_NODES = (
     "parallelGateway",
     "inclusiveGateway",
 )
-# CONTRACT.md section 2 inputs (given when the instance starts) and outputs (set by the worker),
-# and section 3 outputs.
-START_INPUTS = {
-    "bookingId",
-    "fareRules",
-    "ticketClass",
-    "fareBasis",
-    "ticketPrice",
-    "currency",
-    "purchaseDate",
-    "departureDate",
-    "requestDate",
-    "refundReason",
-    "flightStatus",
-    "noShow",
-    "passengerCount",
-    "reviewSla",
-}
+# CONTRACT.md sections 2 and 3: the outputs the worker sets.
 WORKER_OUTPUTS = {
     "fareRuleCheck",
     "decisionSource",

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,9 @@ import pytest
 from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
-from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
+from llm_worker.runtime.task import BpmnError, Complete, TypedValue
+from tests.contract import START_INPUTS
+from tests.fakes.task import handler_task
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "docker" / "smoke").glob("*.json"))
@@ -31,23 +32,6 @@ BPMN = ROOT / "bpmn" / "ticket-refund.bpmn"
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 
-# CONTRACT.md section 2's inputs, plus the process's own per-instance review SLA.
-INPUTS = {
-    "bookingId",
-    "fareRules",
-    "ticketClass",
-    "fareBasis",
-    "ticketPrice",
-    "currency",
-    "purchaseDate",
-    "departureDate",
-    "requestDate",
-    "refundReason",
-    "flightStatus",
-    "noShow",
-    "passengerCount",
-    "reviewSla",
-}
 CAMUNDA_TYPES = {"String", "Double", "Long", "Integer", "Boolean", "Date"}
 
 
@@ -59,19 +43,6 @@ def load(path: Path) -> dict[str, Any]:
 
 def typed(variables: dict[str, Any]) -> dict[str, TypedValue]:
     return {name: TypedValue(v["value"], v["type"]) for name, v in variables.items()}
-
-
-def task(topic: str, variables: dict[str, TypedValue]) -> Task:
-    return Task(
-        id="smoke-task",
-        topic=topic,
-        worker_id="smoke",
-        process_instance_id="smoke-instance",
-        business_key=None,
-        retries=None,
-        variables=variables,
-        deadline=time.monotonic() + 30,
-    )
 
 
 def plain(value: Any) -> Any:
@@ -143,7 +114,7 @@ def test_the_case_starts_the_process_with_contract_variables(path: Path) -> None
     case = load(path)
     assert set(case["start"]) == {"businessKey", "variables"}
     variables = case["start"]["variables"]
-    assert set(variables) <= INPUTS
+    assert set(variables) <= START_INPUTS
     assert "bookingId" in variables
     for name, value in variables.items():
         assert set(value) == {"value", "type"}, name
@@ -156,7 +127,7 @@ def test_the_stack_decides_the_case_as_expected(path: Path) -> None:
     expected = case["expect"]["variables"]
     settings = stack_settings(case.get("paymentFailureRate", 0.0))
     outcome = make_fare_rules_handler(settings)(
-        task(FARE_RULES_TOPIC, typed(case["start"]["variables"]))
+        handler_task(FARE_RULES_TOPIC, typed(case["start"]["variables"]))
     )
     assert isinstance(outcome, Complete)
     produced = {name: plain(value) for name, value in outcome.variables.items()}
@@ -179,7 +150,7 @@ def test_the_payment_goes_as_expected(path: Path) -> None:
     )
     variables["refundAmount"] = TypedValue(float(refund), "Double")
     rate = case.get("paymentFailureRate", 0.0)
-    outcome = make_payment_handler(stack_settings(rate))(task(PAYMENT_TOPIC, variables))
+    outcome = make_payment_handler(stack_settings(rate))(handler_task(PAYMENT_TOPIC, variables))
     if case["expect"]["variables"].get("paymentStatus") == "SUCCESS":
         assert isinstance(outcome, Complete)
         assert outcome.variables["paymentStatus"] == "SUCCESS"
@@ -250,7 +221,7 @@ def test_the_readme_sample_requests_are_decided_as_it_says() -> None:
     sample = json.loads((ROOT / "examples" / "case.json").read_text())
     handler = make_fare_rules_handler(stack_settings(0.0))
     for variables in (typed(body["variables"]), typed(typed_variables(sample))):
-        outcome = handler(task(FARE_RULES_TOPIC, variables))
+        outcome = handler(handler_task(FARE_RULES_TOPIC, variables))
         assert isinstance(outcome, Complete)
         assert outcome.variables["fareRuleCheck"] == "WITH_PENALTY"
         assert plain(outcome.variables["penaltyAmount"]) == 150.0

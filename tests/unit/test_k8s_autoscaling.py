@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 import yaml
@@ -18,29 +14,16 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from llm_worker import metrics
 from llm_worker.config import Settings
+from tests.k8s_helpers import Obj, render_builds, validator
 
 REPO = Path(__file__).resolve().parents[2]
-Obj = dict[str, Any]
 BACKLOG = "camunda_external_tasks_pending"
 IN_FLIGHT = "llm_worker_tasks_in_flight"
 
 
-def _validator() -> ModuleType:
-    if "validate_k8s" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "validate_k8s", REPO / "scripts" / "validate_k8s.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["validate_k8s"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["validate_k8s"]
-
-
 @pytest.fixture(scope="module")
 def builds() -> dict[str, list[Obj]]:
-    validator = _validator()
-    return {path.name: validator.render(path) for path in validator.builds_under(REPO / "k8s")}
+    return render_builds()
 
 
 def _one(objects: list[Obj], kind: str) -> Obj:
@@ -139,7 +122,7 @@ def test_busy_pods_with_an_empty_queue_are_not_scaled_in(builds: dict[str, list[
 @pytest.mark.parametrize(("section", "metric"), [("external", BACKLOG), ("custom", IN_FLIGHT)])
 def test_the_adapter_serves_the_metrics_the_hpa_asks_for(section: str, metric: str) -> None:
     rule = _adapter_rule(section)
-    assert _validator().series_name(rule["seriesQuery"]) == metric
+    assert validator().series_name(rule["seriesQuery"]) == metric
     assert metric in _exported_names()
     assert rule["name"]["as"] == metric
     assert re.fullmatch(rule["name"]["matches"], metric)
@@ -258,7 +241,7 @@ def _queries(builds: dict[str, list[Obj]], metric: str) -> dict[str, str]:
     triggers = _prometheus_triggers(_one(builds["production-keda"], "ScaledObject"))
     namespace = _one(builds["production"], "HorizontalPodAutoscaler")["metadata"]["namespace"]
     section = "external" if metric == BACKLOG else "custom"
-    adapter = _validator().render_adapter_query(_adapter_rule(section), section, namespace)
+    adapter = validator().render_adapter_query(_adapter_rule(section), section, namespace)
     return {"adapter": adapter, "keda": triggers[metric]["metadata"]["query"]}
 
 

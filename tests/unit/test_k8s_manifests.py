@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,31 +17,15 @@ import yaml
 from llm_worker.config import Settings, load_settings
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
+from tests.k8s_helpers import Obj, render_builds
 
 REPO = Path(__file__).resolve().parents[2]
-Obj = dict[str, Any]
-
-
-def _validator() -> ModuleType:
-    if "validate_k8s" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "validate_k8s", REPO / "scripts" / "validate_k8s.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["validate_k8s"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["validate_k8s"]
 
 
 @pytest.fixture(scope="module")
 def builds() -> dict[str, list[Obj]]:
     """Every build a user applies (k8s/base, k8s/overlays/*), rendered by kubectl kustomize."""
-    validator = _validator()
-    rendered = {
-        path.name if path.parent.name == "overlays" else "base": validator.render(path)
-        for path in validator.builds_under(REPO / "k8s")
-    }
+    rendered = render_builds()
     assert {"base", "local", "production", "production-keda"} <= rendered.keys()
     return rendered
 

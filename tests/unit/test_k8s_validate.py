@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.k8s_helpers import validator
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _validator() -> ModuleType:
-    if "validate_k8s" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "validate_k8s", REPO / "scripts" / "validate_k8s.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["validate_k8s"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["validate_k8s"]
 
 
 def test_every_build_renders_and_validates() -> None:
@@ -186,7 +174,7 @@ def test_a_mistake_gives_one_clear_line_and_exit_1(
 ) -> None:
     _edit(tree, relative, old, new)
     # One Kubernetes version keeps this fast; the real tree is checked against both above.
-    assert _validator().main(["--root", str(tree), "-k", "1.30"]) == 1
+    assert validator().main(["--root", str(tree), "-k", "1.30"]) == 1
     lines = capsys.readouterr().out.splitlines()
     matching = [line for line in lines if expected in line]
     assert matching, "\n".join(lines)
@@ -204,7 +192,7 @@ def test_an_unknown_custom_kind_is_a_problem_not_a_pass(tree: Path) -> None:
         "  - networkpolicy.yaml\n",
         "  - networkpolicy.yaml\n  - rollout.yaml\n",
     )
-    problems, _ = _validator().validate_tree(tree, ["1.30"])
+    problems, _ = validator().validate_tree(tree, ["1.30"])
     assert any(
         "Rollout/llm-worker: no schema for argoproj.io/v1alpha1 Rollout" in p for p in problems
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -25,23 +24,11 @@ from llm_worker.payment import (
     idempotency_key,
 )
 from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
+from tests.fakes.task import handler_task
 
 
 def _task(instance: str | None = "pi-7", **variables: Any) -> Task:
-    typed = {
-        name: value if isinstance(value, TypedValue) else TypedValue(value)
-        for name, value in variables.items()
-    }
-    return Task(
-        id="task-1",
-        topic=PAYMENT_TOPIC,
-        worker_id="w1",
-        process_instance_id=instance,
-        business_key=None,
-        retries=None,
-        variables=typed,
-        deadline=time.monotonic() + 60,
-    )
+    return handler_task(PAYMENT_TOPIC, variables, process_instance_id=instance, deadline_s=60)
 
 
 class RecordingGateway:

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.logs import configure_logging
 from llm_worker.runtime.task import Complete, Task, TypedValue
 from tests.fakes.llm import Answer, FakeLLM, ObeyInjection, ServerError
+from tests.fakes.task import handler_task
 
 KEY = "sk-test-handler-secret-42"
 RULES = "CANCELLATIONS\n BEFORE DEPARTURE\n  CHARGE USD 150.00 FOR CANCEL/REFUND."
@@ -35,13 +35,7 @@ def task(**variables: Any) -> Task:
         "noShow": TypedValue(False, "Boolean"),
         "passengerCount": TypedValue(1, "Integer"),
     }
-    base.update(
-        {k: v if isinstance(v, TypedValue) else TypedValue(v) for k, v in variables.items()}
-    )
-    return Task(
-        id="t1", topic="analyze-fare-rules", worker_id="w", process_instance_id="p",
-        business_key=None, retries=None, variables=base, deadline=time.monotonic() + 10,
-    )  # fmt: skip
+    return handler_task("analyze-fare-rules", {**base, **variables}, deadline_s=10)
 
 
 @pytest.fixture
