@@ -120,12 +120,17 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
         stated = _decimal(percent)
     else:
         assert amount is not None
-        currency = (answer.penalty_currency or case.currency or "").strip().upper()
+        currency = (answer.penalty_currency or "").strip().upper()
+        if not currency and rules.sure:
+            # The rules found the fee, in the ticket's currency; it is compared below.
+            currency = case.currency or ""
         if case.currency is None or currency != case.currency:
+            # A fee without a currency is not taken to be in the ticket's: "80" of an
+            # "80 EUR" text would be paid as 80 USD (policy step 6 wants MANUAL).
             return _override(
                 Guardrail.PENALTY_CURRENCY,
-                f"the fee is in {currency or 'no currency'}, the ticket in "
-                f"{case.currency or 'an unknown currency'}",
+                f"the fee is in {currency or 'a currency the answer does not name'}, the "
+                f"ticket in {case.currency or 'an unknown currency'}",
             )
         penalty = _decimal(amount).quantize(_CENT, ROUND_HALF_UP, context=_WIDE)
         stated = _decimal(amount)

@@ -84,3 +84,28 @@ def test_a_non_finite_fee_is_not_an_answer(literal: str, field: str) -> None:
     assert literal in text
     with pytest.raises(ValidationError):
         LlmAnswer.model_validate_json(text)
+
+
+def test_a_fee_without_a_currency_is_not_taken_as_the_tickets() -> None:
+    # The text says 80 EUR, the ticket is in USD: an answer leaving the currency out must not
+    # turn the fee into 80 USD (policy step 6: a fee in another currency is MANUAL).
+    rules = "Billet remboursable avec frais d'annulation de 80 EUR."
+    verdict = _decide(
+        LlmAnswer(**_answer(penalty_amount=80.0, penalty_currency=None, rule_text=rules)),
+        fareRules=rules,
+    )
+    assert (verdict.decision, verdict.source) == (Decision.MANUAL, Source.FALLBACK)
+    assert verdict.guardrail == "penalty_currency"
+    assert "a currency the answer does not name, the ticket in USD" in verdict.reasoning
+
+
+def test_a_fee_the_rules_read_may_leave_the_currency_out() -> None:
+    # The rules are sure of "USD 100" (asked anyway under DECISION_STRATEGY=llm): the same
+    # amount without a currency is that fee.
+    rules = "CANCELLATIONS: ANY TIME CHARGE USD 100 FOR CANCEL/REFUND."
+    verdict = _decide(
+        LlmAnswer(**_answer(penalty_amount=100.0, penalty_currency=None, rule_text=rules)),
+        fareRules=rules,
+    )
+    assert (verdict.decision, verdict.source) == (Decision.WITH_PENALTY, Source.LLM)
+    assert (verdict.penalty, verdict.refund) == (Decimal("100.00"), Decimal("520.00"))
