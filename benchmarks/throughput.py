@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.fakes.engine import EngineEmulator  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 TOPIC = "analyze-fare-rules"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -40,12 +40,6 @@ class Result:
     percent_of_ideal: float
     cpu_ms_per_task: float
     peak_rss_mib: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -95,14 +89,6 @@ def worker_env(engine_url: str, llm_url: str, concurrency: int) -> dict[str, str
     return env
 
 
-def wait(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"benchmark: timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def measure(
     name: str,
     argv: list[str],
@@ -116,7 +102,7 @@ def measure(
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, env=env, cwd=tempfile.gettempdir(), stdout=out, stderr=out)
         try:
-            wait(lambda: engine.fetch_requests(), 60, f"{name} to poll the engine")
+            engine.wait_for(engine.fetch_requests, 60, f"{name} to poll the engine")
             cpu_before = cpu_seconds(proc.pid)
             done_before = len(engine.completions)
             started = time.monotonic()
@@ -192,34 +178,6 @@ def naive_worker(engine_url: str, tasks: int) -> int:
         time.sleep(1)
 
 
-def serve_llm(port: int, latency_ms: int) -> int:
-    """The fake LLM (tests/fakes/llm.py) in a process of its own, answering without Nagle delay.
-
-    Its handler writes headers and body separately; with Nagle's algorithm and the client's
-    delayed ACK that adds up to 40 ms to each answer, which is not the fixed latency meant.
-    """
-    import signal
-    import threading
-
-    from tests.fakes.llm import FakeLLM
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with FakeLLM(latency_s=latency_ms / 1000, port=port) as llm:
-        base = llm._server.RequestHandlerClass
-
-        class NoDelay(base):  # type: ignore[misc,valid-type]
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        llm._server.RequestHandlerClass = NoDelay
-        print(f"fake LLM listening on {llm.base_url}", flush=True)
-        while not stop.wait(1.0):
-            pass
-    return 0
-
-
 def print_table(results: list[Result], ideal: float, concurrency: int, latency_ms: int) -> None:
     header = (
         "| worker | concurrency | tasks | seconds | tasks/s | % of ideal | CPU ms/task "
@@ -246,34 +204,27 @@ def main() -> int:
     parser.add_argument("--naive-tasks", type=int, default=40, help="tasks for the naive worker")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument("--naive-worker", metavar="ENGINE_URL", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-llm", metavar="PORT", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_worker:
         return naive_worker(args.naive_worker, args.naive_tasks)
-    if args.serve_llm:
-        return serve_llm(args.serve_llm, args.latency_ms)
 
     ideal = args.concurrency / (args.latency_ms / 1000)
-    llm_port = free_port()
+    # The fake LLM in a process of its own, so that it takes no CPU from this one's emulator.
     llm = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--serve-llm",
-            str(llm_port),
-            "--latency-ms",
-            str(args.latency_ms),
-        ],
+        [sys.executable, "-m", "tests.fakes.llm", "--latency-ms", str(args.latency_ms)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
     )
     results: list[Result] = []
     logs = Path(tempfile.mkdtemp(prefix="llm-worker-bench-"))
     try:
         assert llm.stdout is not None
-        llm.stdout.readline()  # "fake LLM listening on ..."
-        llm_url = f"http://127.0.0.1:{llm_port}/v1"
+        first = llm.stdout.readline()  # "fake LLM listening on http://127.0.0.1:PORT/v1"
+        if "listening on " not in first:
+            raise SystemExit(f"benchmark: the fake LLM did not start: {first}{llm.stdout.read()}")
+        llm_url = first.split("listening on ", 1)[1].strip()
         # Request validation against the OpenAPI document is a test concern; it would only
         # take CPU from the worker being measured here.
         with EngineEmulator(strict=False) as engine:
