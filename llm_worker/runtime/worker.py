@@ -34,6 +34,9 @@ _BOOKING_ID = re.compile(r"[^A-Za-z0-9_-]")
 # Failed engine fetches are logged at WARNING the first time and then every Nth time, so an
 # outage is visible without a line per retry.
 _LOG_EVERY_N_FAILURES = 10
+# An empty fetch answered sooner than this (ASYNC_RESPONSE_TIMEOUT_MS=0, or an engine that
+# does not hold the poll) is followed by a pause, so an idle worker does not spin on the engine.
+_MIN_EMPTY_POLL_INTERVAL_S = 1.0
 
 
 class EngineAPI(Protocol):
@@ -193,8 +196,12 @@ class Worker:
             self._drain()
 
     def _fetch_and_submit(self, free: int) -> None:
+        asked_at = time.monotonic()
         fetched = self._fetch(free)
         received_at = time.monotonic()
+        if not fetched:
+            self._stopping.wait(_MIN_EMPTY_POLL_INTERVAL_S - (received_at - asked_at))
+            return
         for raw in fetched:
             if self._stopping.is_set():
                 self._unlock(raw, reason="fetched during shutdown")
