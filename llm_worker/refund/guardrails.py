@@ -27,6 +27,12 @@ _FREE_EVIDENCE = re.compile(
     r"ZONDER KOSTEN|AVGIFTSFRI|UTAN AVGIFT|GEBYRFRI"
 )
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
+# A number written as a percentage, in English and the languages fare rules come in most.
+_PERCENTAGE = re.compile(
+    rf"(?:{_NUMBER.pattern})\s?"
+    r"(?:%|PERCENT|PER ?CENT|PCT|POUR ?CENT|PROZENT|POR ?CIENTO|PER CENTO)",
+    re.I,
+)
 
 
 class Guardrail(StrEnum):
@@ -153,10 +159,19 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
                 Guardrail.PENALTY_MISMATCH,
                 f"the fee {penalty} differs from the {rules.penalty} the fare rules state",
             )
-    elif stated not in numbers_in(case.fare_rules or ""):
-        return _override(
-            Guardrail.PENALTY_NOT_IN_RULES, f"the fee {stated} does not appear in the fare rules"
-        )
+    else:
+        text = case.fare_rules or ""
+        if stated not in numbers_in(text):
+            return _override(
+                Guardrail.PENALTY_NOT_IN_RULES,
+                f"the fee {stated} does not appear in the fare rules",
+            )
+        if amount is not None and stated not in numbers_in(_PERCENTAGE.sub(" ", text)):
+            # "25%" of a 620 fare is 155, not 25: an amount must be written as one.
+            return _override(
+                Guardrail.PENALTY_NOT_IN_RULES,
+                f"the fee {stated} appears in the fare rules only as a percentage",
+            )
     return Checked(Decision.WITH_PENALTY, penalty=penalty)
 
 

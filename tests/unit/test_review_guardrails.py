@@ -109,3 +109,33 @@ def test_a_fee_the_rules_read_may_leave_the_currency_out() -> None:
     )
     assert (verdict.decision, verdict.source) == (Decision.WITH_PENALTY, Source.LLM)
     assert (verdict.penalty, verdict.refund) == (Decimal("100.00"), Decimal("520.00"))
+
+
+def test_an_amount_the_rules_write_only_as_a_percentage_is_overridden() -> None:
+    # "25 %" of a 620 fare is 155; an answer of 25 (in the ticket's currency) would refund 595.
+    rules = "Billet remboursable avec une retenue de 25 % du tarif."
+    verdict = _decide(
+        LlmAnswer(**_answer(penalty_amount=25.0, penalty_currency="USD", rule_text=rules)),
+        fareRules=rules,
+    )
+    assert (verdict.decision, verdict.source) == (Decision.MANUAL, Source.FALLBACK)
+    assert verdict.guardrail == "penalty_not_in_rules"
+    assert "only as a percentage" in verdict.reasoning
+
+
+@pytest.mark.parametrize(
+    ("rules", "answer", "penalty"),
+    [
+        ("Billet remboursable avec une retenue de 25 % du tarif.", {"penalty_percent": 25.0},
+         Decimal("155.00")),
+        ("Billet remboursable avec des frais de 80 USD.",
+         {"penalty_amount": 80.0, "penalty_currency": "USD"}, Decimal("80.00")),
+    ],
+)  # fmt: skip
+def test_amounts_and_percentages_written_as_such_pass(
+    rules: str, answer: dict[str, Any], penalty: Decimal
+) -> None:
+    verdict = _decide(LlmAnswer(**_answer(rule_text=rules, **answer)), fareRules=rules)
+    assert (verdict.decision, verdict.source, verdict.penalty) == (
+        Decision.WITH_PENALTY, Source.LLM, penalty,
+    )  # fmt: skip
