@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
 from llm_worker.refund.policy import RuleResult
-from llm_worker.refund.text import NON_REFUNDABLE_TEXT
+from llm_worker.refund.text import NON_REFUNDABLE_TEXT, written_amounts
 
 _CENT = Decimal("0.01")
 # Wide enough to round any float to cents (the largest has 309 digits before the point); the
@@ -164,14 +164,23 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
         if stated not in numbers_in(text):
             return _override(
                 Guardrail.PENALTY_NOT_IN_RULES,
-                f"the fee {stated} does not appear in the fare rules",
+                f"the fee {stated:f} does not appear in the fare rules",
             )
         if amount is not None and stated not in numbers_in(_PERCENTAGE.sub(" ", text)):
             # "25%" of a 620 fare is 155, not 25: an amount must be written as one.
             return _override(
                 Guardrail.PENALTY_NOT_IN_RULES,
-                f"the fee {stated} appears in the fare rules only as a percentage",
+                f"the fee {stated:f} appears in the fare rules only as a percentage",
             )
+        if amount is not None:
+            written = {code for value, code in written_amounts(text) if value == stated}
+            if written and case.currency not in written:
+                # "80 EUR" in the text, answered as 80 in the ticket's USD.
+                return _override(
+                    Guardrail.PENALTY_CURRENCY,
+                    f"the fare rules write the fee {stated:f} in {', '.join(sorted(written))}, "
+                    f"the ticket is in {case.currency}",
+                )
     return Checked(Decision.WITH_PENALTY, penalty=penalty)
 
 

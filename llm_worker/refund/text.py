@@ -441,6 +441,18 @@ def _fees(clause: str, *, timed: bool) -> list[Statement]:
     return list(unique.values())
 
 
+def written_amounts(text: str) -> list[tuple[Decimal, str]]:
+    """Every amount the text writes with a currency ("USD 80", "80 EUR", "$80"), as written."""
+    found: list[tuple[Decimal, str]] = []
+    for m in _AMOUNT.finditer(text.upper()):
+        currency = m.group("code1") or m.group("code2")
+        currency = currency or _SYMBOLS.get(m.group("sym1") or m.group("sym2") or "")
+        value = _number(m.group("num1") or m.group("num2") or m.group("num3"))
+        if currency is not None and value is not None:
+            found.append((value, currency))
+    return found
+
+
 def _number(raw: str) -> Decimal | None:
     # "150,00" is a decimal comma; "1,250" and "1,250.00" group thousands.
     raw = raw.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", raw) else raw.replace(",", "")

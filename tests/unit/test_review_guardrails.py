@@ -139,3 +139,30 @@ def test_amounts_and_percentages_written_as_such_pass(
     assert (verdict.decision, verdict.source, verdict.penalty) == (
         Decision.WITH_PENALTY, Source.LLM, penalty,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "Billet remboursable avec des frais d'annulation de 80 EUR.",
+        "Erstattung gegen eine Gebühr von €80 möglich.",
+    ],
+)
+def test_an_amount_the_rules_write_in_another_currency_is_overridden(rules: str) -> None:
+    # A careless answer that puts the ticket's currency on a fee the text writes in EUR.
+    verdict = _decide(
+        LlmAnswer(**_answer(penalty_amount=80.0, penalty_currency="USD", rule_text=rules)),
+        fareRules=rules,
+    )
+    assert (verdict.decision, verdict.source) == (Decision.MANUAL, Source.FALLBACK)
+    assert verdict.guardrail == "penalty_currency"
+    assert "write the fee 80 in EUR" in verdict.reasoning
+
+
+def test_an_amount_written_in_both_currencies_passes() -> None:
+    rules = "Billet remboursable avec des frais de 80 USD (75 EUR)."
+    verdict = _decide(
+        LlmAnswer(**_answer(penalty_amount=80.0, penalty_currency="USD", rule_text=rules)),
+        fareRules=rules,
+    )
+    assert (verdict.decision, verdict.penalty) == (Decision.WITH_PENALTY, Decimal("80.00"))
