@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 import requests
 
+from llm_worker.config import Settings
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.real_engine import EmulatorDriver, EngineDriver, RestDriver
 from tests.support import REPO_ROOT, free_port, wait_until
 
 REAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
 
-# Settings a test must never inherit from the developer's shell.
-_SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_", "WORKER_", "LLM_", "PAYMENT_", "DECISION_", "LOCK_")
+# What a test must never inherit from the developer's shell: every setting (matched without
+# regard to case, as the settings are read), and what the engine and OpenAI libraries read.
+_SETTINGS = frozenset(name.upper() for name in Settings.model_fields)
+_SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_")
 
 
 class WorkerProcess:
@@ -118,25 +121,28 @@ class WorkerProcess:
         self._log_file.close()
 
 
-def worker_env(**settings: str | int | float) -> dict[str, str]:
-    """A clean environment for the worker: the parent's basics, none of its settings."""
+def clean_env(**settings: str | int | float) -> dict[str, str]:
+    """The parent's environment without any of its settings, plus `settings` (by name)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(_SCRUBBED_PREFIXES) and k not in ("METRICS_PORT", "LOG_LEVEL")
+        if k.upper() not in _SETTINGS and not k.upper().startswith(_SCRUBBED_PREFIXES)
     }
-    env.update(
-        {
-            "PYTHONPATH": str(REPO_ROOT),
-            "PYTHONUNBUFFERED": "1",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO",
-            "METRICS_PORT": str(free_port()),
-            "BACKLOG_POLL_INTERVAL_S": "5",
-        }
-    )
+    env["PYTHONPATH"] = str(REPO_ROOT)
     env.update({k.upper(): str(v) for k, v in settings.items()})
     return env
+
+
+def worker_env(**settings: str | int | float) -> dict[str, str]:
+    """A clean environment for the worker: JSON logs, its own metrics port, then `settings`."""
+    defaults: dict[str, str | int | float] = {
+        "PYTHONUNBUFFERED": "1",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "METRICS_PORT": free_port(),
+        "BACKLOG_POLL_INTERVAL_S": "5",
+    }
+    return clean_env(**{**defaults, **{k.upper(): v for k, v in settings.items()}})
 
 
 def run_cli(

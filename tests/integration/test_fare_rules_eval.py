@@ -4,13 +4,13 @@ thresholds with the rules alone, and the same file evaluates an LLM endpoint."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, clean_env, run_cli
 from tests.fakes.llm import Behaviour, FakeLLM, FirstNumberFee, Generous
 
 pytestmark = pytest.mark.integration
@@ -19,13 +19,9 @@ DATASET = REPO_ROOT / "examples" / "fare_rules_eval.jsonl"
 
 
 def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "DECISION_", "LLM_", "LOG_"))
-    }
-    clean.update({"PYTHONPATH": str(REPO_ROOT), **env})
-    return run_cli(*args, env=clean, stdin=stdin, timeout=120)
+    # In an empty folder: the settings come from `env` alone, never from a developer's .env.
+    with tempfile.TemporaryDirectory() as empty:
+        return run_cli(*args, env=clean_env(**env), cwd=Path(empty), stdin=stdin, timeout=120)
 
 
 def test_dataset_is_large_and_covers_every_policy_step() -> None:

@@ -2,40 +2,40 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_fake_llm_process_serves_models_and_chat_with_latency() -> None:
-    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.llm", "--port", str(port), "--latency-ms", "200"],
-        cwd=REPO,
+        [sys.executable, "-m", "tests.fakes.llm", "--latency-ms", "200"],
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
-        base = f"http://127.0.0.1:{port}/v1"
-
-        def up() -> bool:
-            try:
-                return requests.get(f"{base}/models", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(up, timeout=15, message="the fake LLM process")
+        try:
+            first = lines.get(timeout=15)
+        except queue.Empty:
+            raise AssertionError("the fake LLM did not say where it listens within 15 s") from None
+        # It listens on a port of its own choosing (--port 0) and says which.
+        assert first.startswith("fake LLM listening on http://127.0.0.1:"), first
+        base = first.removeprefix("fake LLM listening on ").strip()
+        assert requests.get(f"{base}/models", timeout=5).status_code == 200
         started = time.monotonic()
         answer = requests.post(
             f"{base}/chat/completions",
@@ -48,6 +48,10 @@ def test_fake_llm_process_serves_models_and_chat_with_latency() -> None:
         assert '"decision": "MANUAL"' in body["choices"][0]["message"]["content"]
     finally:
         proc.terminate()
-        assert proc.wait(timeout=10) == 0
-        assert proc.stdout is not None
-        assert f"listening on http://127.0.0.1:{port}/v1" in proc.stdout.read()
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            raise
+    assert code == 0, "the fake LLM did not stop cleanly on SIGTERM"

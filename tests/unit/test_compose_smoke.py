@@ -41,6 +41,10 @@ def load(path: Path) -> dict[str, Any]:
     return case
 
 
+# The cases that reach the payment step (the others have nothing to pay).
+PAYING_CASES = [path for path in CASES if "Task_ProcessPayment" in load(path)["expect"]["visits"]]
+
+
 def typed(variables: dict[str, Any]) -> dict[str, TypedValue]:
     return {name: TypedValue(v["value"], v["type"]) for name, v in variables.items()}
 
@@ -138,11 +142,9 @@ def test_the_stack_decides_the_case_as_expected(path: Path) -> None:
         assert produced["refundAmount"] == expected["refundAmount"]
 
 
-@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PAYING_CASES, ids=lambda p: p.stem)
 def test_the_payment_goes_as_expected(path: Path) -> None:
     case = load(path)
-    if "Task_ProcessPayment" not in case["expect"]["visits"]:
-        return
     variables = typed(case["start"]["variables"])
     refund = (
         case["expect"]["variables"].get("refundAmount")
