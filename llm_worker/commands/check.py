@@ -6,12 +6,15 @@ import argparse
 
 from llm_worker.commands import UserError
 from llm_worker.config import Settings, load_settings, without_credentials
+from llm_worker.llm.pricing import price_table
 from llm_worker.observability.health import Health
 from llm_worker.runtime.engine import EngineClient, EngineError
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    # Read when the LLM is first used; a mistake in it is a bad setting all the same.
+    price_table(settings.llm_price_overrides)
     print(
         f"settings: ok (topics {', '.join(settings.worker_topics)}, "
         f"concurrency {settings.worker_concurrency}, strategy {settings.strategy.value})"

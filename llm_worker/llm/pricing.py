@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from llm_worker.config import SettingsError
@@ -66,7 +67,7 @@ def parse_overrides(raw: str | None) -> dict[str, Price]:
             if not sep or not name.strip() or len(parts) != 2:
                 raise ValueError
             prompt, completion = float(parts[0]), float(parts[1])
-            if prompt < 0 or completion < 0:
+            if not all(math.isfinite(p) and p >= 0 for p in (prompt, completion)):
                 raise ValueError
         except ValueError:
             raise SettingsError(
