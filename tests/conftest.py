@@ -1,5 +1,6 @@
-"""Shared fixtures: the engine emulator (or a real engine), the real `llm-worker run` process,
-a clean environment for it and a bounded run of any other `llm-worker` command."""
+"""Shared fixtures: no developer settings in any test, the engine emulator (or a real engine),
+the real `llm-worker run` process with a clean environment, and a bounded run of any other
+`llm-worker` command."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ REAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
 # regard to case, as the settings are read), and what the engine and OpenAI libraries read.
 _SETTINGS = frozenset(name.upper() for name in Settings.model_fields)
 _SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_")
+
+
+def _is_setting(name: str) -> bool:
+    return name.upper() in _SETTINGS or name.upper().startswith(_SCRUBBED_PREFIXES)
 
 
 class WorkerProcess:
@@ -121,13 +126,19 @@ class WorkerProcess:
         self._log_file.close()
 
 
+@pytest.fixture(autouse=True)
+def no_settings_from_the_developer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test starts from the defaults: none of the shell's settings, and an empty folder
+    as the working directory, so that no developer's .env is read."""
+    for name in list(os.environ):
+        if _is_setting(name):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
 def clean_env(**settings: str | int | float) -> dict[str, str]:
     """The parent's environment without any of its settings, plus `settings` (by name)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k.upper() not in _SETTINGS and not k.upper().startswith(_SCRUBBED_PREFIXES)
-    }
+    env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
     env["PYTHONPATH"] = str(REPO_ROOT)
     env.update({k.upper(): str(v) for k, v in settings.items()})
     return env

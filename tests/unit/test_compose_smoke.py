@@ -53,12 +53,6 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, TypedValue) else value
 
 
-@pytest.fixture(autouse=True)
-def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-
 def stack_settings(payment_failure_rate: float) -> Settings:
     """What smoke.sh runs the stack with: no LLM, the simulated payment gateway."""
     return Settings(  # type: ignore[call-arg]

@@ -13,13 +13,6 @@ from llm_worker.config import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    for name in ("OPENAI_API_KEY", "DECISION_STRATEGY", "WORKER_TOPICS", "WORKER_CONCURRENCY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(str(tmp_path))
-
-
 def test_defaults_run_on_rules_without_a_key() -> None:
     settings = load_settings()
     assert settings.strategy is DecisionStrategy.RULES
@@ -74,6 +67,7 @@ def test_secret_never_in_errors_or_repr(monkeypatch: pytest.MonkeyPatch) -> None
 def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     from pathlib import Path
 
+    # tmp_path is the working directory (tests/conftest.py), where the settings look for .env.
     Path(str(tmp_path), ".env").write_text("LOG_FORMAT=json\nMETRICS_PORT=9999\n")
     settings = load_settings()
     assert settings.log_format is LogFormat.JSON

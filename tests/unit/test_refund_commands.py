@@ -21,13 +21,6 @@ CASE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DECISION_STRATEGY", "LOG_FORMAT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no developer .env
-
-
 def test_decide_file_prints_the_output_variables(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
