@@ -148,7 +148,8 @@ def test_retry_after_beyond_the_deadline_is_not_waited_for(llm: FakeLLM) -> None
         make(llm, sleeps=sleeps).advise(case(), soon(3.0))
     assert "no time left to retry" in failed.value.message
     assert sleeps.calls == []
-    assert time.monotonic() - started < 3.0
+    # far below the 30 s Retry-After: slack for a busy machine, still fails if it waited
+    assert time.monotonic() - started < 10.0
 
 
 def test_server_that_never_answers_times_out_inside_the_deadline(llm: FakeLLM) -> None:
@@ -158,7 +159,9 @@ def test_server_that_never_answers_times_out_inside_the_deadline(llm: FakeLLM) -
         make(llm, timeout_s=30.0, max_retries=5).advise(case(), soon(2.5))
     elapsed = time.monotonic() - started
     assert failed.value.kind == "timeout"
-    assert elapsed < 2.5  # the deadline, not LLM_TIMEOUT_S or the retries, bounded the wait
+    # The deadline, not LLM_TIMEOUT_S (30 s) times 6 attempts, bounded the wait; the margin
+    # above 2.5 s is for a busy machine, far below what waiting for the timeout would take.
+    assert elapsed < 10.0
 
 
 def test_slow_answer_within_the_timeout_is_used(llm: FakeLLM) -> None:
