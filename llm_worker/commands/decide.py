@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from llm_worker.commands import UserError
+from llm_worker.commands import UserError, read_json
 from llm_worker.config import Settings, load_settings
 from llm_worker.handlers.fare_rules import build_decider, output_variables
 from llm_worker.logs import configure_logging
 from llm_worker.refund.audit import record
 from llm_worker.refund.inputs import PlainVariable
-
-
-def read_json(source: str) -> Any:
-    """JSON from a file, or from stdin for `-`; a user mistake raises UserError."""
-    name = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{name} is not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise UserError(f"{name} is not valid JSON: {exc}") from None
 
 
 def to_variables(data: Any, where: str) -> dict[str, PlainVariable]:

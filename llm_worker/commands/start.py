@@ -6,10 +6,9 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from llm_worker.commands import UserError
+from llm_worker.commands import UserError, read_json
 from llm_worker.config import load_settings
 from llm_worker.engine_admin import EngineAdmin, EngineAdminError
 from llm_worker.runtime.variables import encode_value
@@ -20,18 +19,7 @@ _TYPED_KEYS = frozenset({"value", "type", "valueInfo"})
 def read_variables(source: str) -> dict[str, Any]:
     """The JSON object in FILE (or stdin for `-`); a mistake raises a one-line UserError."""
     name = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{name} is not UTF-8 text") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    data = read_json(source)
     if not isinstance(data, dict):
         raise UserError(f"{name} must hold a JSON object of process variables")
     return data
