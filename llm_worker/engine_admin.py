@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 
-from llm_worker.config import Settings
+from llm_worker.config import Settings, without_credentials
 
 PROCESS_KEY = "ticket-refund"
 DEPLOYMENT_NAME = "ticket-refund"
@@ -109,7 +109,7 @@ class EngineAdmin:
         session: requests.Session | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._shown = _without_credentials(self._base)
+        self._shown = without_credentials(self._base)
         self._timeout = (min(5.0, timeout_s), timeout_s)
         self._session = session or requests.Session()
         if auth is not None:
@@ -362,16 +362,6 @@ class EngineAdmin:
 
 class _NotFoundError(EngineAdminError):
     """A 404 the caller asked to see (the thing looked up does not exist)."""
-
-
-def _without_credentials(url: str) -> str:
-    """The URL as it may appear in a message: user and password in it are dropped."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _content_type(path: Path) -> str:
