@@ -23,7 +23,7 @@ from llm_worker.refund.models import (
     Verdict,
 )
 from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
-from llm_worker.refund.text import read_fare_rules
+from llm_worker.refund.reading import read_fare_rules
 
 RULES_PROVIDER = "rules"
 

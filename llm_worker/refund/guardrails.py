@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
 from llm_worker.refund.policy import RuleResult
-from llm_worker.refund.text import NON_REFUNDABLE_TEXT, written_amounts
+from llm_worker.refund.reading.lexicon import NON_REFUNDABLE_TEXT, written_amounts
 
 _CENT = Decimal("0.01")
 # Wide enough to round any float to cents (the largest has 309 digits before the point); the

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from llm_worker.refund.models import Decision, RefundCase
-from llm_worker.refund.text import Kind, Per, Reading, Scope, Statement
+from llm_worker.refund.reading import Kind, Per, Reading, Scope, Statement
+from llm_worker.refund.reading.applying import quote, select
 
 _CENT = Decimal("0.01")
-_EXCEPTION = re.compile(r"\b(?:EXCEPT|UNLESS|HOWEVER|BUT)\b")
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,11 @@ class RuleResult:
     sure: bool = True
     penalty: Decimal | None = None
     blocks_allowed: bool = False
+    # One of the contract's doubtful readings holds (a voucher, a reference to rules not
+    # shown, a waiver for this reason, a fee that cannot be computed): no automatic decision.
+    doubtful: bool = False
+    # The text of the statements that apply to this request, which an LLM's answer must rest on.
+    evidence: str = ""
 
 
 def decide_by_facts(case: RefundCase, threshold: Decimal) -> RuleResult | None:
@@ -107,131 +111,97 @@ def decide_by_text(case: RefundCase, reading: Reading) -> RuleResult:
             "The fare rules are not in English and the rules engine cannot read them.",
             sure=False,
         )
-    if not reading.statements:
+    applicable = select(reading, case)
+    step = 4 if case.after_departure else 8
+    if applicable.doubts:
+        why = applicable.doubts[0].why
         return RuleResult(
-            Decision.MANUAL,
-            8,
-            "No refund, fee or non-refundable statement was recognised in the fare rules.",
-            sure=False,
-        )
-    if case.after_departure:
-        return _after_departure(case, reading.statements)
-    return _before_departure(case, reading.statements)
+            Decision.MANUAL, step, f"{why[:1].upper()}{why[1:]}.", blocks_allowed=True,
+            doubtful=True, evidence=applicable.evidence(),
+        )  # fmt: skip
+    decisive = applicable.decisive
+    nonref = [s for s in decisive if s.kind is Kind.NON_REFUNDABLE]
+    if nonref:
+        what = " after departure or a no-show" if case.after_departure else ""
+        return RuleResult(
+            Decision.MANUAL, 4 if case.after_departure else 7,
+            f"Refund asked{what} on a fare the rules call non-refundable (\"{quote(nonref[0])}\"); "
+            "an operator decides on a waiver or a tax-only refund.",
+            blocks_allowed=True, evidence=applicable.evidence(),
+        )  # fmt: skip
+    if applicable.unread:
+        return RuleResult(
+            Decision.MANUAL, step,
+            "The rules reader did not understand every sentence that applies to this request "
+            f'(e.g. "{quote(applicable.unread[0])}").',
+            sure=False, blocks_allowed=any(s.kind is Kind.FEE for s in decisive),
+            evidence=applicable.evidence(),
+        )  # fmt: skip
+    if not decisive:
+        return RuleResult(
+            Decision.MANUAL, step,
+            "The fare rules state no refund or cancellation condition that applies to this "
+            "request.",
+            blocks_allowed=case.after_departure, evidence=applicable.evidence(),
+        )  # fmt: skip
+    result = (
+        _after_departure(case, decisive)
+        if case.after_departure
+        else _before_departure(case, decisive)
+    )
+    return replace(result, evidence=applicable.evidence())
 
 
 def _after_departure(case: RefundCase, statements: tuple[Statement, ...]) -> RuleResult:
     """Step 4: only a no-show or after-departure fee stated in the rules allows a refund."""
     what = "after a no-show" if case.no_show else "after departure"
     fee = "no-show fee" if case.no_show else "after-departure fee"
-    order = (
-        (Scope.NO_SHOW, Scope.AFTER_DEPARTURE, Scope.ANY_TIME)
-        if case.no_show
-        else (Scope.AFTER_DEPARTURE, Scope.NO_SHOW, Scope.ANY_TIME)
-    )
-    for scope in order:
-        group = [s for s in statements if s.scope is scope]
-        if not group:
-            continue
-        kinds = {s.kind for s in group}
-        if kinds == {Kind.FEE}:
-            return _fee_result(case, group, step=4, context=fee)
-        if kinds == {Kind.NON_REFUNDABLE}:
-            return RuleResult(
-                Decision.MANUAL, 4,
-                f"Refund asked {what}, and the fare rules forbid it: \"{_quote(group[0])}\".",
-                blocks_allowed=True,
-            )  # fmt: skip
-        if kinds == {Kind.FREE}:
-            return RuleResult(
-                Decision.MANUAL, 4,
-                f"Refund asked {what}; the rules state no {fee} (\"{_quote(group[0])}\"), "
-                "so an operator confirms.",
-                blocks_allowed=True,
-            )  # fmt: skip
-        return _contradiction(group, 4)
-    general_nonref = [s for s in statements if s.kind is Kind.NON_REFUNDABLE]
-    if general_nonref:
+    stated = [s for s in statements if s.scope in (Scope.NO_SHOW, Scope.AFTER_DEPARTURE)]
+    other = [s for s in statements if s not in stated]
+    if not stated:
         return RuleResult(
             Decision.MANUAL, 4,
-            f"Refund asked {what} on a fare the rules call non-refundable "
-            f"(\"{_quote(general_nonref[0])}\").",
+            f"Refund asked {what}, and the fare rules state no {fee} (a rule for \"any time\" "
+            "is not one).",
             blocks_allowed=True,
         )  # fmt: skip
-    return RuleResult(
-        Decision.MANUAL,
-        4,
-        f"Refund asked {what}, and the fare rules state no {fee}.",
-        blocks_allowed=True,
-    )
+    kinds = {s.kind for s in stated}
+    if kinds != {Kind.FEE}:
+        return RuleResult(
+            Decision.MANUAL, 4,
+            f"Refund asked {what}; the rules state no {fee} (\"{quote(stated[0])}\"), so an "
+            "operator decides.",
+            blocks_allowed=True,
+        )  # fmt: skip
+    if any(s.kind is Kind.FEE for s in other):
+        return RuleResult(
+            Decision.MANUAL, 4,
+            f"The {fee} (\"{quote(stated[0])}\") may add to another cancellation charge "
+            f"(\"{quote(next(s for s in other if s.kind is Kind.FEE))}\"), and the rules do not "
+            "say which total applies.",
+            blocks_allowed=True,
+        )  # fmt: skip
+    return _fee_result(case, stated, step=4, context=fee)
 
 
 def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> RuleResult:
     """Steps 5 to 8 for a refund asked before departure."""
-    hours = case.hours_before_departure
-    candidates = [
-        s
-        for s in statements
-        if s.scope in (Scope.UNSPECIFIED, Scope.ANY_TIME, Scope.BEFORE_DEPARTURE)
-    ]
-    timed = [s for s in candidates if s.window is not None]
-    if timed and hours is None:
-        return RuleResult(
-            Decision.MANUAL, 8,
-            "The fee depends on how long before departure the refund is asked, and the "
-            "departure date is not known.",
-            blocks_allowed=True,
-        )  # fmt: skip
-    in_window = [s for s in timed if hours is not None and s.window and s.window.contains(hours)]
-    if timed and not in_window and not any(s.window is None for s in candidates):
-        return RuleResult(
-            Decision.MANUAL, 8,
-            "The fare rules set conditions by time before departure, and none covers a "
-            f"request {hours:.0f} hours before departure.",
-            blocks_allowed=True, sure=False,
-        )  # fmt: skip
     # The most specific statements win: a timing window over "before departure" over general.
-    untimed = [s for s in candidates if s.window is None]
-    group = in_window or [s for s in untimed if s.scope is Scope.BEFORE_DEPARTURE] or untimed
-    if not group:
-        return RuleResult(
-            Decision.MANUAL,
-            8,
-            "The fare rules say nothing that applies to a refund before departure.",
-            sure=False,
-        )
-    kinds = {s.kind for s in group}
+    timed = [s for s in statements if s.window is not None]
+    untimed = [s for s in statements if s.window is None]
+    group = timed or [s for s in untimed if s.scope is Scope.BEFORE_DEPARTURE] or untimed
+    kinds = {Kind.FREE if s.kind is Kind.PERMITTED else s.kind for s in group}
     if kinds == {Kind.FREE}:
-        # A full refund only when nothing else that applies now speaks of a fee or forbids it.
-        others = [s for s in in_window + untimed if s.kind is not Kind.FREE]
+        others = [s for s in statements if s.kind not in (Kind.FREE, Kind.PERMITTED)]
         if others:
             return _contradiction([group[0], others[0]], 8)
-        conditional = [s for s in group if s.conditional]
-        if conditional:
-            # Neither the rules nor the LLM can see whether the passenger meets it.
-            return RuleResult(
-                Decision.MANUAL, 8,
-                "The fare rules refund without charge only under a condition an operator "
-                f'must check: "{_quote(conditional[0])}".',
-                blocks_allowed=True,
-            )  # fmt: skip
         return RuleResult(
             Decision.ALLOWED,
             5,
-            f'The fare rules allow a refund without charge: "{_quote(group[0])}".',
+            f'The fare rules allow a refund without charge: "{quote(group[0])}".',
         )
     if kinds == {Kind.FEE}:
         return _fee_result(case, group, step=6, context="cancellation fee")
-    if kinds == {Kind.NON_REFUNDABLE}:
-        # "NON-REFUNDABLE EXCEPT ..." carries an exception the reader does not parse.
-        exception = any(_EXCEPTION.search(s.text) for s in group)
-        return RuleResult(
-            Decision.MANUAL,
-            7,
-            f'The fare is non-refundable ("{_quote(group[0])}"); an operator decides on a '
-            "waiver or a tax-only refund.",
-            blocks_allowed=True,
-            sure=not exception,
-        )
     return _contradiction(group, 8)
 
 
@@ -266,7 +236,7 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
             why = f"in {', '.join(sorted(set(foreign)))}, not in {case.currency}"
         return RuleResult(
             Decision.MANUAL, step,
-            f"The {context} is {why} (\"{_quote(fees[0])}\").",
+            f"The {context} is {why} (\"{quote(fees[0])}\").",
             blocks_allowed=True,
         )  # fmt: skip
     penalty = options.pop()
@@ -286,7 +256,7 @@ def _fee_result(case: RefundCase, fees: list[Statement], *, step: int, context: 
     return RuleResult(
         Decision.WITH_PENALTY, step,
         f"The fare rules allow a refund for {_article(context)} {context} of "
-        f"{_money(penalty, case.currency)}{each}: \"{_quote(fees[0])}\".",
+        f"{_money(penalty, case.currency)}{each}: \"{quote(fees[0])}\".",
         penalty=penalty, blocks_allowed=True,
     )  # fmt: skip
 
@@ -326,18 +296,13 @@ def _single_amount(case: RefundCase, fee: Statement) -> tuple[Decimal | None, st
 
 
 def _contradiction(group: list[Statement], step: int) -> RuleResult:
-    quoted = " / ".join(f'"{_quote(s)}"' for s in group[:3])
+    quoted = " / ".join(f'"{quote(s)}"' for s in group[:3])
     return RuleResult(
         Decision.MANUAL,
         step,
         f"The fare rules contradict each other for this request: {quoted}.",
         blocks_allowed=True,
     )
-
-
-def _quote(statement: Statement) -> str:
-    text = " ".join(statement.text.split())
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _money(amount: Decimal, currency: str | None) -> str:

@@ -1,0 +1,345 @@
+"""Classifies each sentence of the fare rules: a fee, free, permitted, non-refundable, a voucher,
+a waiver and its reason, a reference to rules not shown, boilerplate that changes nothing for
+a refund (and which), or unread."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+
+from llm_worker.refund.reading import lexicon as lx
+from llm_worker.refund.reading.model import (
+    Context,
+    Kind,
+    Per,
+    Reason,
+    Scope,
+    Statement,
+    Topic,
+    Window,
+)
+from llm_worker.refund.reading.provisions import Sentence
+
+# Boilerplate that is read and changes nothing for a refund of this fare, with what it is.
+_NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"TEXT BELOW NOT VALIDATED|NOT VALIDATED FOR AUTOPRICING|INFORMATIONAL"),
+     "a note on automated pricing"),
+    (re.compile(r"\bINFANTS?\b|\bCHILD(?:REN)?\b|\bCNN\b|\bINF\b"),
+     "child and infant terms (the booking is read as adults)"),
+    (re.compile(r"24 ?(?:HOURS?|HRS?) (?:AFTER|OF) (?:A |THE )?(?:TICKET|BOOKING|PURCHASE|ISSU)|"
+                r"WITHIN 24 ?(?:HOURS?|HRS?) OF (?:BOOKING|PURCHASE|TICKETING|ISSU)"),
+     "the 24-hour rule (policy step 2 decides it from the dates)"),
+    (re.compile(r"\bWHEN COMBINING|\bCOMBINATIONS?\b|HALF ROUND ?TRIP|PRICING UNIT|"
+                r"MOST RESTRICTIVE|HIGHEST (?:PENALTY|FEE|CHARGE)|SUM OF THE (?:CANCELL?ATION )?"
+                r"(?:FEES|CHARGES|PENALTIES)|(?:MORE THAN )?ONE FARE COMPONENTS?\b.*CHANGED|"
+                r"RULES? APPL(?:Y|IES) BY FARE COMPONENT|EACH (?:NON-? ?)?REFUNDABLE FARE COMPONENT|"
+                r"OTHER (?:AIRLINES|CARRIERS)|\bOAL\b|INTERLINE"),
+     "terms for combining fares"),
+    (re.compile(r"RE-? ?PRIC|REPRIC|HISTORICAL FARES?|CURRENT FARES?|FARES? IN EFFECT"),
+     "repricing terms"),
+    (re.compile(r"FARE DIFFERENCE|DIFFERENCE IN FARES?|RESIDUAL|NEW ITINERARY|NEW TICKET|"
+                r"NEW FARE|NEW RESERVATION|PREVIOUS TICKET|ORIGINAL TICKET|LOWER FARE|HIGHER FARE|"
+                r"\bREMAINS? NON-? ?REFUNDABLE|CARRIED FORWARD"),
+     "fare differences and earlier tickets on a change"),
+    (re.compile(r"NOT TRANSFERABLE|ENDORSE|COMMISS?I?SIONABLE|COMMISSION"), "ticket handling"),
+    (re.compile(r"THROUGH (?:THE )?ISSUING (?:OFFICE|AGENT)|(?:ONLY )?BE MADE THROUGH|"
+                r"ORIGINAL FORM OF PAYMENT|TICKET (?:IS )?VALID FOR|WITHIN (?:THE )?TICKET "
+                r"VALIDITY|VALIDITY PERIOD|MUST BE (?:EXCHANGED|REISSUED|REVALIDATED)"),
+     "how and when a refund is processed"),
+    (re.compile(r"CHARGES? APPL(?:Y|IES) PER TRANSACTIONS?|PER TRANSACTION|PER REISSUANCE"),
+     "a fee is charged once per transaction"),
+    (re.compile(r"LOST TICKET|NAME CHANGE|CHANGE OF PASSENGER|\bEMD\b"),
+     "a fee for another service (not a refund fee)"),
+)  # fmt: skip
+_VOUCHER = re.compile(
+    r"VOUCHER|CREDIT SHELL|TRAVEL CREDIT|FUTURE TRAVEL|TRAVEL FUNDS?|E-?CREDIT|\bMCO\b|"
+    r"CREDIT (?:FOR|TOWARDS?) (?:A )?(?:FUTURE|NEW)|IN THE FORM OF A"
+)
+_REFERENCE = re.compile(
+    r"\bSEE (?:THE )?(?:FARE |GENERAL )?RULES?\b|\bSEE (?:CARRIER|AIRLINE|BELOW|ABOVE)|"
+    r"\bCONTACT (?:THE |WITH THE )?(?:CARRIER|AIRLINE|ISSUING|TRAVEL AGEN|AGENCY|RESERVATIONS)|"
+    r"\bRULE \w+ IN \w+ APPLIES|\bIN IPRG\b|GENERAL RULE \w+ APPLIES|\bPLS REFER|"
+    r"\bREFER (?:TO )?(?:THE )?(?:LAST PAGE|RULE|CARRIER|AIRLINE|CATEGORY)|\bCONSULT\b|"
+    r"CARRIER(?:'S)? APPROVAL|AT THE (?:CARRIER'S |AIRLINE'S )?DISCRETION|CONTRACT OF CARRIAGE|"
+    r"\bCAT(?:EGORY)? ?\d{1,2}\b|DETAILS (?:ARE )?AVAILABLE|INFORMATION AVAILABLE"
+)
+_REASONS: tuple[tuple[re.Pattern[str], Reason], ...] = (
+    (re.compile(r"DEATH|DECEASED|BEREAVEMENT|\bFAMILY\b|DIES\b|DIED\b"), Reason.DEATH),
+    (re.compile(r"ILLNESS|\bILL\b|INJURY|MEDICAL|HOSPITAL|SICK|PREGNAN|DOCTOR"), Reason.ILLNESS),
+    (re.compile(r"\bVISA\b|EMBASSY"), Reason.VISA),
+    (re.compile(r"SCHEDULE CHANGE|INVOLUNTAR|(?:CANCELL?ED|CANCELL?ATION) BY (?:THE )?"
+                r"(?:CARRIER|AIRLINE|OPERATING)|CARRIER CANCELL?|DELAY|DENIED BOARDING|"
+                r"IRREGULAR OPERATION|FLIGHT CANCELL?ED"), Reason.INVOLUNTARY),
+    (re.compile(r"MILITARY|JURY|COURT|NATURAL DISASTER|EMERGENCY|COVID|PANDEMIC"), Reason.OTHER),
+)  # fmt: skip
+_WAIVER_WORDS = re.compile(
+    r"WAIVE|EXCEPTION|EXCEPT|IN (?:THE )?CASE OF|IN THE EVENT OF|CERTIFICATE|DOCUMENT|"
+    r"SUBSTANTIATED|EVIDENCED|PROOF|UPON|\bIF\b|\bDUE TO\b|REQUIRED"
+)
+_TAXES = re.compile(
+    r"\bTAX(?:ES)?\b|SURCHARGE|\bYQ\b|\bYR\b|AIRPORT (?:FEES?|CHARGES?|TAX)|CARRIER IMPOSED|"
+    r"THIRD PARTIES|PASSENGER FACILITY|\bPFC\b|\bLEVIES\b|\bGST\b|\bVAT\b|SERVICE FEE|"
+    r"PAYMENT (?:CHARGE|FEE)|ISSUANCE FEE|TICKETING FEE|BOOKING FEE"
+)
+_ONLY_TAXES = re.compile(r"\bONLY\b|\bEXCEPT\b|\bOTHER THAN\b|\bSAVE\b")
+_KEPT = re.compile(
+    r"NOT (?:BE )?REFUND(?:ED|ABLE)|NON-? ?REFUNDABLE|\bNO (?:TAX|FEE|SURCHARGE)\w* REFUND|"
+    r"NOT ELIGIBLE|RETAIN|FORFEIT|WILL NOT BE RETURNED"
+)
+_ADDED = re.compile(
+    r"\bPLUS\b|IN ADDITION|ADDED TO|\bADDITIONAL\b|EXCLUSIVE OF|ON TOP OF|HIGHER THAN THE SUM"
+)
+_PER_UNIT_BASIS = re.compile(
+    r"(?:CHARGES?|FEES?|PENALT(?:Y|IES))\b.{0,60}\bAPPL(?:Y|IES|IED)\b.{0,20}\bPER "
+    r"(?:COUPON|SECTOR|SEGMENT|DIRECTION|FARE COMPONENT|COMPONENT|FLIGHT|WAY|LEG|PORTION)|"
+    r"APPL(?:Y|IES) PER (?:FARE )?COMPONENT|PER (?:\w+ )?PORTION"
+)
+_FLOWN = re.compile(
+    r"PARTIALLY USED|PARTLY USED|PARTIAL REFUND|\bFLOWN\b|TRAVELL?ED|JOURNEY TRAVEL|"
+    r"USED COUPONS?|DEDUCT (?:THE )?(?:APPLICABLE )?ONE ?WAY"
+)
+_UP_TO = re.compile(
+    rf"\b(?:UP TO|MAXIMUM(?: OF)?|MAX\.?) (?:(?:{lx.CODE}|{lx.SYM})\s?\d|\d[\d.,]*\s?(?:{lx.CODE}|{lx.SYM}))"
+)
+_BASIC_FARE = re.compile(r"\bBASIC FARE|\bBASE FARE|\bFARE COMPONENT AMOUNT|NET FARE")
+_NOT_PERMITTED = re.compile(r"^(?:IS |ARE )?NOT PERMITTED$")
+_SUB_HEADING = re.compile(
+    r"^(?:[A-Z0-9]{1,2}[.)-]\s*)?(?:REFUNDS?|CANCELL?ATIONS?|REFUND ?/ ?CANCELL?ATIONS?|"
+    r"CANCELL?ATION PROVISIONS?|(?:CANCELL?ATION|REFUND) FEES? APPL(?:Y|IES) AS (?:BELOW|FOLLOWS))$"
+)
+_ABOUT_REFUNDS = re.compile(
+    rf"CANCEL|REFUND|NO[- ]?SHOW|CHARGE|FEE|PENALT|FORFEIT|RETURN|MONEY|VALUE|FARE|TICKET|"
+    rf"{lx.CODE}|{lx.SYM}"
+)
+_EXCEPTION = re.compile(r"\b(?:EXCEPT|UNLESS|HOWEVER|BUT)\b")
+_CLAUSES = re.compile(r",\s*(?=(?:THEN|OTHERWISE|THEREAFTER|AFTER THAT)\b)")
+# "NO-SHOW: CHARGE USD 100", "CANCEL BEFORE DEPARTURE - USD 50": a heading for its own line.
+_LOCAL = re.compile(r"^(?P<head>[A-Z/ -]{3,40}?)\s*(?::|\s-\s)\s*(?P<rest>\S.*)$")
+_LOCAL_TOPIC = re.compile(
+    r"^(?:VOLUNTARY )?(?:CANCEL\w*|REFUNDS?|CANCEL/REFUND|NO[- ]?SHOWS?|CHANGES?|REISSUE|"
+    r"PENALTY|PENALTIES)\b"
+)
+_BOTH_CASES = re.compile(
+    r"(?:CANCEL\w*|REFUND\w*)\s?/\s?NO[- ]?SHOW|NO[- ]?SHOW\s?/\s?(?:CANCEL|REFUND)"
+)
+
+
+def classify(sentence: Sentence, previous: Statement | None = None) -> list[Statement]:
+    """The statements of one sentence, in order (a sentence may hold several clauses).
+
+    `previous` is the statement before it, which an "OTHERWISE ..." clause completes.
+    """
+    found: list[Statement] = []
+    for clause in (c.strip(" .;:-*") for c in _CLAUSES.split(sentence.text)):
+        if not clause:
+            continue
+        before = found[-1] if found else previous
+        statement = _classify(clause, sentence.context, before)
+        local = _LOCAL.match(clause)
+        if local and (
+            _LOCAL_TOPIC.match(local.group("head")) or _timing_words(local.group("head"))
+        ):
+            # "NO-SHOW: CHARGE USD 100": the head is a heading for the rest of the clause.
+            context = _local_context(local.group("head"), sentence.context)
+            headed = _classify(local.group("rest"), context, before)
+            if headed.kind is Kind.UNREAD:
+                headed = _classify(clause, context, before)
+            if headed.kind is not Kind.UNREAD or statement.kind is Kind.UNREAD:
+                statement = headed
+        found.append(statement)
+    return found
+
+
+def _timing_words(head: str) -> bool:
+    return bool(lx.window_in(head) or lx.BEFORE_DEP.search(head) or lx.AFTER.search(head))
+
+
+def _local_context(head: str, context: Context) -> Context:
+    topic = (
+        Topic.CHANGE
+        if lx.CHANGE_TOPIC.search(head) and not lx.REFUND_TOPIC.search(head)
+        else Topic.REFUND
+    )
+    scope = _scope(head) or context.scope
+    window = lx.window_in(head) or context.window
+    return replace(context, topic=topic, scope=scope, window=window, headed=True)
+
+
+def _classify(clause: str, context: Context, previous: Statement | None) -> Statement:
+    scope = _scope(clause) or context.scope
+    window = lx.window_in(clause) or context.window
+    if window is None and lx.OTHERWISE.match(clause) and previous is not None:
+        window = _complement(previous.window)
+
+    def made(kind: Kind, **fields: object) -> Statement:
+        return Statement(kind, scope, clause, window, context=context, **fields)  # type: ignore[arg-type]
+
+    if context.topic is Topic.CHANGE:
+        return made(Kind.NEUTRAL, about="a change provision (not a refund rule)")
+    refund_words = bool(lx.REFUND_TOPIC.search(clause))
+    if (
+        lx.CHANGE_TOPIC.search(clause)
+        and not refund_words
+        and not lx.NON_REFUNDABLE_TEXT.search(clause)
+    ):
+        return made(Kind.NEUTRAL, about="a rule for changes (not a refund rule)")
+    for pattern, about in _NEUTRAL:
+        if pattern.search(clause):
+            return made(Kind.NEUTRAL, about=about)
+    if _VOUCHER.search(clause):
+        return made(Kind.VOUCHER)
+    if _REFERENCE.search(clause):
+        return made(Kind.REFERENCE, about="provisions that are not shown")
+    reasons = [reason for pattern, reason in _REASONS if pattern.search(clause)]
+    if reasons and (_WAIVER_WORDS.search(clause) or not _decisive(clause)):
+        return made(Kind.WAIVER, reason=reasons[0], about=", ".join(r.value for r in reasons))
+    if _TAXES.search(clause):
+        return _taxes(clause, made)
+    if _PER_UNIT_BASIS.search(clause) and not lx.AMOUNT.search(clause):
+        return made(Kind.FEE_BASIS, uncomputable="the fee is charged per coupon, sector, "
+                    "direction or fare component, and their number is not known")  # fmt: skip
+    if _FLOWN.search(clause):
+        return Statement(
+            Kind.FEE_BASIS, Scope.AFTER_DEPARTURE, clause, window, context=context,
+            uncomputable="the fare of the part already flown is deducted",
+        )  # fmt: skip
+    if _ADDED.search(clause) and not lx.AMOUNT.search(clause) and not lx.PERCENT.search(clause):
+        return made(Kind.FEE_BASIS, uncomputable="further charges are added to the fee")
+    fee = _fee_statement(clause, scope, window, context)
+    if fee is not None:
+        return fee
+    if _NOT_PERMITTED.match(clause) or lx.NON_REFUNDABLE_TEXT.search(clause):
+        return made(Kind.NON_REFUNDABLE, conditional=bool(_EXCEPTION.search(clause)))
+    if lx.FREE.search(clause) or (refund_words and lx.BARE_FREE.search(clause)):
+        # "UNLESS OTHERWISE SPECIFIED" defers to the rules shown: not a condition to check.
+        unconditional = clause.replace("UNLESS OTHERWISE SPECIFIED", "")
+        conditional = window is None and bool(lx.CONDITION.search(unconditional))
+        return made(Kind.FREE, conditional=conditional)
+    if lx.PERMITTED.match(clause):
+        return made(Kind.PERMITTED)
+    if _SUB_HEADING.match(clause):
+        return made(Kind.NEUTRAL, about="a sub-heading")
+    if not context.headed and not _ABOUT_REFUNDS.search(clause):
+        # Prose outside any provision that speaks of neither refunds nor money (baggage, seats).
+        return made(Kind.NEUTRAL, about="not about refunds or cancellations")
+    return made(Kind.UNREAD, about="a sentence the reader does not understand")
+
+
+def _decisive(clause: str) -> bool:
+    return bool(
+        lx.NON_REFUNDABLE_TEXT.search(clause)
+        or lx.AMOUNT.search(clause)
+        or lx.PERCENT.search(clause)
+        or lx.FREE.search(clause)
+    )
+
+
+def _taxes(clause: str, build: Callable[..., Statement]) -> Statement:
+    nonref = bool(lx.NON_REFUNDABLE_TEXT.search(clause)) and bool(_ONLY_TAXES.search(clause))
+    if nonref or re.search(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND", clause):
+        return build(Kind.TAXES_ONLY)
+    if _ADDED.search(clause):
+        return build(Kind.FEE_BASIS, uncomputable="a tax or charge is added to the fee")
+    if _KEPT.search(clause):
+        return build(Kind.RETAINED)
+    return build(Kind.NEUTRAL, about="taxes and charges that are refunded")
+
+
+def _scope(clause: str) -> Scope | None:
+    if lx.NO_SHOW.search(clause) and not _BOTH_CASES.search(clause):
+        return Scope.NO_SHOW
+    if lx.AFTER.search(clause):
+        return Scope.AFTER_DEPARTURE
+    if lx.ANY_TIME.search(clause):
+        return Scope.ANY_TIME
+    if lx.BEFORE_DEP.search(clause):
+        return Scope.BEFORE_DEPARTURE
+    return None
+
+
+def _complement(window: Window | None) -> Window | None:
+    """The timing an "otherwise" clause covers after a one-sided window."""
+    if window is None:
+        return None
+    if window.min_hours is not None and window.max_hours is None:
+        return Window(max_hours=window.min_hours)
+    if window.max_hours is not None and window.min_hours is None:
+        return Window(min_hours=window.max_hours)
+    return None
+
+
+def _fee_statement(
+    clause: str, scope: Scope, window: Window | None, context: Context
+) -> Statement | None:
+    fees = _fees(clause, timed=window is not None or scope is not Scope.UNSPECIFIED)
+    nonref = lx.NON_REFUNDABLE_TEXT.search(clause)
+    # "50% OF THE FARE IS FORFEITED" states a fee; "THE TICKET IS FORFEITED" states none.
+    if not fees or (nonref and "FORFEIT" not in nonref.group(0)):
+        return None
+    if all(f.amount == 0 or f.percent == 0 for f in fees):
+        return Statement(Kind.FREE, scope, clause, window, context=context)
+    uncomputable = (
+        "the fee is \"up to\" an amount" if _UP_TO.search(clause)
+        else "the fee is a share of the basic fare, which the case does not give"
+        if _BASIC_FARE.search(clause)
+        else "further charges are added to the fee" if _ADDED.search(clause)
+        else None
+    )  # fmt: skip
+    first = _with(fees[0], scope, window, context, uncomputable)
+    if len(fees) == 1:
+        return first
+    pick = "max" if lx.HIGHER.search(clause) else "min" if lx.LOWER.search(clause) else None
+    second = _with(fees[1], scope, window, context, uncomputable)
+    return replace(first, alternative=second, pick=pick)
+
+
+def _with(
+    fee: Statement, scope: Scope, window: Window | None, context: Context, uncomputable: str | None
+) -> Statement:
+    per = (
+        Per.UNIT if lx.PER_UNIT.search(fee.text)
+        else Per.BOOKING if lx.PER_BOOKING.search(fee.text)
+        else Per.PASSENGER
+    )  # fmt: skip
+    return Statement(
+        Kind.FEE, scope, fee.text, window, fee.amount, fee.currency, fee.percent, per=per,
+        uncomputable=uncomputable, context=context,
+    )  # fmt: skip
+
+
+def _fees(clause: str, *, timed: bool) -> list[Statement]:
+    """The fees a clause states, as amounts or percentages of the fare.
+
+    A bare amount counts when the clause speaks of a fee, of cancelling or refunding, or of
+    a timing (e.g. "MORE THAN 7 DAYS BEFORE DEPARTURE: USD 50" under a penalties heading).
+    """
+    fees: list[Statement] = []
+    mentions_fee = bool(lx.FEE_WORDS.search(clause))
+    for m in lx.PERCENT.finditer(clause):
+        value = lx.parse_number(m.group("num"))
+        if value is None or value > 100:
+            continue
+        near = clause[max(0, m.start() - 30) : m.start()] + " " + clause[m.end() : m.end() + 30]
+        if lx.FEE_WORDS.search(near):
+            fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=value))
+        elif lx.REFUND_PERCENT.search(near):
+            # "50% OF THE FARE IS REFUNDED": the fee is the rest.
+            fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=100 - value))
+        elif mentions_fee or timed:
+            fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=value))
+    for m in lx.AMOUNT.finditer(clause):
+        code = m.group("code1") or m.group("code2")
+        symbol = m.group("sym1") or m.group("sym2")
+        currency = code or lx.SYMBOLS.get(symbol or "")
+        value = lx.parse_number(m.group("num1") or m.group("num2") or m.group("num3"))
+        if currency is None or value is None:
+            continue
+        fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, amount=value, currency=currency))
+    if not mentions_fee and not timed and not lx.REFUND_TOPIC.search(clause):
+        return []
+    unique: dict[tuple[Decimal | None, str | None, Decimal | None], Statement] = {}
+    for fee in fees:
+        unique.setdefault((fee.amount, fee.currency, fee.percent), fee)
+    return list(unique.values())
