@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     decide = sub.add_parser("decide", help="decide one case given as a JSON object of variables")
     decide.add_argument("file", help="JSON file of input variables, or - for stdin")
+    decide.add_argument(
+        "--explain",
+        action="store_true",
+        help="show on stderr what the reader found and why it was sure or unsure",
+    )
 
     evaluate = sub.add_parser("eval", help="evaluate the decisions on a labelled JSONL file")
     evaluate.add_argument("file", help="JSONL file: {'variables': {...}, 'expected': ...} a line")

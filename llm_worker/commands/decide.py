@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     decider = build_decider(settings)
+    if args.explain:
+        print(decider.explain(variables), file=sys.stderr)
     started = time.monotonic()
     verdict = decider.decide(variables, deadline=started + task_budget_s(settings))
     record(verdict, time.monotonic() - started)

@@ -20,6 +20,7 @@ from llm_worker.refund.inputs import PlainVariable
 from llm_worker.refund.models import Decision, Source, Verdict
 
 _DECISIONS = [d.value for d in Decision]
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class LabelledCase:
     variables: dict[str, PlainVariable]
     expected: Decision
     expected_penalty: Decimal | None = None
+    debatable: bool = False
 
 
 @dataclass
@@ -38,6 +40,12 @@ class Summary:
     cases: int = 0
     correct: int = 0
     unsafe: list[str] = field(default_factory=list)
+    # ALLOWED or WITH_PENALTY where the label differs (or the fee, by more than a cent):
+    # money paid wrongly. Those on cases the labellers called debatable are counted apart.
+    wrong_automatic: list[str] = field(default_factory=list)
+    wrong_automatic_debatable: list[str] = field(default_factory=list)
+    automatic_labelled: int = 0
+    automatic_correct: int = 0
     confusion: dict[str, dict[str, int]] = field(
         default_factory=lambda: {e: dict.fromkeys(_DECISIONS, 0) for e in _DECISIONS}
     )
@@ -58,16 +66,27 @@ class Summary:
         right = decided is case.expected and (
             case.expected_penalty is None
             or decided is not Decision.WITH_PENALTY
-            or verdict.penalty == case.expected_penalty
+            or (
+                verdict.penalty is not None
+                and abs(verdict.penalty - case.expected_penalty) <= _CENT
+            )
         )
         if right:
             self.correct += 1
+        if case.expected is not Decision.MANUAL:
+            self.automatic_labelled += 1
+            self.automatic_correct += int(right)
+        if decided is not Decision.MANUAL and not right:
+            (self.wrong_automatic_debatable if case.debatable else self.wrong_automatic).append(
+                case.id
+            )
         else:
             self.mistakes.append(
                 {
                     "id": case.id,
                     "expected": case.expected.value,
                     "expected_penalty": _num(case.expected_penalty),
+                    "debatable": case.debatable,
                     "decided": decided.value,
                     "penalty": _num(verdict.penalty),
                     "source": verdict.source.value,
@@ -95,6 +114,17 @@ class Summary:
             "accuracy": round(self.correct / self.cases, 4) if self.cases else 0.0,
             "unsafe_approvals": len(self.unsafe),
             "unsafe_ids": self.unsafe,
+            "wrong_automatic": len(self.wrong_automatic),
+            "wrong_automatic_ids": self.wrong_automatic,
+            "wrong_automatic_debatable": len(self.wrong_automatic_debatable),
+            "wrong_automatic_debatable_ids": self.wrong_automatic_debatable,
+            "automatic_labelled": self.automatic_labelled,
+            "automatic_correct": self.automatic_correct,
+            "automation_rate": (
+                round(self.automatic_correct / self.automatic_labelled, 4)
+                if self.automatic_labelled
+                else 0.0
+            ),
             "confusion": self.confusion,
             "sources": self.sources,
             "llm_calls": self.llm_calls,
@@ -135,17 +165,19 @@ def load_cases(path: str) -> list[LabelledCase]:
             expected = Decision(str(item["expected"]).upper())
         except ValueError:
             raise UserError(f"{where}: expected must be one of {', '.join(_DECISIONS)}") from None
-        penalty = item.get("expectedPenalty")
+        # `expected_penalty` (CONTRACT.md section 5); `expectedPenalty` is read too.
+        penalty = item.get("expected_penalty", item.get("expectedPenalty"))
         try:
             expected_penalty = None if penalty is None else Decimal(str(penalty))
         except InvalidOperation:
-            raise UserError(f"{where}: expectedPenalty is not a number") from None
+            raise UserError(f"{where}: expected_penalty is not a number") from None
         cases.append(
             LabelledCase(
                 id=str(item.get("id", f"line-{number}")),
                 variables=to_variables(item["variables"], f"{where} 'variables'"),
                 expected=expected,
                 expected_penalty=expected_penalty,
+                debatable=item.get("debatable") is True,
             )
         )
     if not cases:
@@ -196,14 +228,29 @@ def render(summary: dict[str, Any]) -> str:
         f"latency a decision: mean {lat['mean'] * 1000:.1f} ms  p50 {lat['p50'] * 1000:.1f} ms  "
         f"p95 {lat['p95'] * 1000:.1f} ms  max {lat['max'] * 1000:.1f} ms"
     )
+    lines.append(
+        f"wrong automatic decisions: {summary['wrong_automatic']}"
+        + (f" ({', '.join(summary['wrong_automatic_ids'])})" if summary["wrong_automatic"] else "")
+        + f"  on debatable cases: {summary['wrong_automatic_debatable']}"
+        + (
+            f" ({', '.join(summary['wrong_automatic_debatable_ids'])})"
+            if summary["wrong_automatic_debatable"]
+            else ""
+        )
+    )
+    lines.append(
+        f"automation: {summary['automatic_correct']} of {summary['automatic_labelled']} cases "
+        f"labelled ALLOWED or WITH_PENALTY decided so ({summary['automation_rate'] * 100:.1f}%)"
+    )
     if summary["unsafe_ids"]:
         lines.append("unsafe approvals: " + ", ".join(summary["unsafe_ids"]))
     for m in summary["mistakes"]:
         penalty = f" {m['penalty']}" if m["penalty"] is not None else ""
         wanted = f" {m['expected_penalty']}" if m["expected_penalty"] is not None else ""
+        debatable = " (debatable)" if m["debatable"] else ""
         lines.append(
-            f"  wrong {m['id']}: expected {m['expected']}{wanted}, decided {m['decided']}"
-            f"{penalty} ({m['source']}): {m['reasoning'][:160]}"
+            f"  wrong {m['id']}{debatable}: expected {m['expected']}{wanted}, "
+            f"decided {m['decided']}{penalty} ({m['source']}): {m['reasoning'][:160]}"
         )
     return "\n".join(lines)
 

@@ -24,6 +24,8 @@ from llm_worker.refund.models import (
 )
 from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
 from llm_worker.refund.reading import read_fare_rules
+from llm_worker.refund.reading.applying import select
+from llm_worker.refund.reading.explain import explain
 
 RULES_PROVIDER = "rules"
 
@@ -113,6 +115,18 @@ class Decider:
         if not ask or self.advisor is None:
             return self._from_rules(case, rules)
         return self._from_llm(case, rules, reading.injection, self.advisor, deadline)
+
+    def explain(self, variables: Mapping[str, Variable]) -> str:
+        """What the reader found in the case and why it was sure or unsure (no LLM is asked)."""
+        read = read_case(variables, self.clock())
+        if isinstance(read, CaseProblems):
+            return "input problems (the text is not read): " + "; ".join(read.problems)
+        facts = decide_by_facts(read, self.threshold)
+        if facts is not None:
+            return f"decided from the facts at policy step {facts.step}: {facts.reasoning}"
+        reading = read_fare_rules(read.fare_rules)
+        rules = decide_by_text(read, reading)
+        return explain(reading, select(reading, read), rules.reasoning, sure=rules.sure)
 
     def _from_rules(self, case: RefundCase, rules: RuleResult) -> Verdict:
         return Verdict(

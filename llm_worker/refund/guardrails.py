@@ -50,6 +50,8 @@ class Guardrail(StrEnum):
     PENALTY_MISMATCH = "penalty_mismatch"
     UNSUPPORTED_ALLOWED = "unsupported_allowed"
     PENALTY_PASSENGERS = "penalty_passengers"
+    DOUBTFUL_READING = "doubtful_reading"
+    PENALTY_NOT_REFUND_FEE = "penalty_not_refund_fee"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ def check_answer(
             Guardrail.PROMPT_INJECTION,
             "the fare rules contain instructions addressed to the decision system",
         )
+    if rules.doubtful:
+        # A voucher, a reference to rules not shown, a waiver for this very reason, a fee
+        # that cannot be computed: the contract sends these to an operator, whoever reads them.
+        return _override(Guardrail.DOUBTFUL_READING, rules.reasoning.rstrip("."))
     if decision is Decision.ALLOWED:
         if case.after_departure:
             return _override(
@@ -98,6 +104,12 @@ def check_answer(
                 return _override(
                     Guardrail.UNSUPPORTED_ALLOWED,
                     "the rule quoted for a full refund is not in the fare rules",
+                )
+            if rules.evidence and not _quoted_from(answer.rule_text, rules.evidence):
+                # "UNLIMITED CHANGES WITHOUT PENALTY" is in the text, but in a change provision.
+                return _override(
+                    Guardrail.UNSUPPORTED_ALLOWED,
+                    "the rule quoted is not a refund rule that applies to this request",
                 )
             quote = answer.rule_text.upper()
             if not _FREE_EVIDENCE.search(quote) or NON_REFUNDABLE_TEXT.search(quote):
@@ -166,6 +178,12 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
                 Guardrail.PENALTY_NOT_IN_RULES,
                 f"the fee {stated:f} does not appear in the fare rules",
             )
+        if rules.evidence and stated not in numbers_in(rules.evidence):
+            # The number is in the text, but in a change fee or another timing's provision.
+            return _override(
+                Guardrail.PENALTY_NOT_REFUND_FEE,
+                f"the fee {stated:f} is not a refund fee that applies to this request",
+            )
         if amount is not None and stated not in numbers_in(_PERCENTAGE.sub(" ", text)):
             # "25%" of a 620 fare is 155, not 25: an amount must be written as one.
             return _override(
@@ -202,7 +220,8 @@ def numbers_in(text: str) -> set[Decimal]:
 
 def _quoted_from(quote: str, text: str) -> bool:
     def norm(value: str) -> str:
-        return " ".join(value.casefold().split()).strip(" .;:\"'")
+        # Without any white space: GDS text wraps lines mid-word and after slashes.
+        return "".join(value.casefold().split()).strip(".;:\"'")
 
     wanted = norm(quote)
     return len(wanted) >= 8 and wanted in norm(text)

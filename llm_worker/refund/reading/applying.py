@@ -59,8 +59,12 @@ def select(reading: Reading, case: RefundCase) -> Applicable:
     doubts: list[Doubt] = []
     if reading.qualifiers:
         listed = "; ".join(reading.qualifiers[:3])
-        doubts.append(Doubt(f"the fare rules hold different rules for several fares or "
-                            f"directions ({listed}) and the case cannot be matched to one"))  # fmt: skip
+        doubts.append(
+            Doubt(
+                "the fare rules hold different rules for several fares or directions "
+                f"({listed}) and the case cannot be matched to one"
+            )
+        )
     kept: list[Statement] = []
     for statement in refund:
         validity = statement.context.validity
@@ -120,9 +124,9 @@ def _doubts(
             ))  # fmt: skip
         elif s.kind is Kind.RETAINED:
             found.append(Doubt(f'a part of the price is not refunded ("{quote(s)}")', s))
-        elif s.kind is Kind.FEE_BASIS and (has_fee or case.after_departure):
-            found.append(Doubt(f'{s.uncomputable} ("{quote(s)}")', s))
-        elif s.kind is Kind.FEE and s.uncomputable:
+        elif (s.kind is Kind.FEE_BASIS and (has_fee or case.after_departure)) or (
+            s.kind is Kind.FEE and s.uncomputable
+        ):
             found.append(Doubt(f'{s.uncomputable} ("{quote(s)}")', s))
         elif s.kind is Kind.FREE and s.conditional:
             found.append(Doubt(f"the rules refund without charge only under a condition an "

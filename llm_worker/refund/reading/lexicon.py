@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 
 from llm_worker.refund.reading.model import Window
 
-
 # ISO 4217 codes seen in fare rules; a closed list so that words like FEE or FOR are not codes.
 CURRENCIES = frozenset(
     [

@@ -63,16 +63,16 @@ def normalise(text: str) -> tuple[list[str], bool]:
 
 
 def _penalties(lines: list[str]) -> tuple[list[str], bool]:
-    headings = [(i, m) for i, line in enumerate(lines) if (m := _CATEGORY.match(line))]
-    starts = [i for i, m in headings if m.group("name") == "PENALTIES"]
+    headings = {i: m.group("name") for i, line in enumerate(lines) if (m := _CATEGORY.match(line))}
+    starts = [i for i, name in headings.items() if name == "PENALTIES"]
     if not starts:
         bare = [i for i, line in enumerate(lines) if _BARE_PENALTIES.match(line)]
         if not headings:
             return [line for i, line in enumerate(lines) if i not in bare], bool(bare)
         if not bare:
             return [], False
-        starts, headings = bare, headings + [(i, None) for i in bare]
-    ends = sorted(i for i, _ in headings)
+        starts = bare
+    ends = sorted({*headings, *starts})
     kept: list[str] = []
     for start in starts:
         match = _CATEGORY.match(lines[start])

@@ -34,7 +34,8 @@ _NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bWHEN COMBINING|\bCOMBINATIONS?\b|HALF ROUND ?TRIP|PRICING UNIT|"
                 r"MOST RESTRICTIVE|HIGHEST (?:PENALTY|FEE|CHARGE)|SUM OF THE (?:CANCELL?ATION )?"
                 r"(?:FEES|CHARGES|PENALTIES)|(?:MORE THAN )?ONE FARE COMPONENTS?\b.*CHANGED|"
-                r"RULES? APPL(?:Y|IES) BY FARE COMPONENT|EACH (?:NON-? ?)?REFUNDABLE FARE COMPONENT|"
+                r"RULES? APPL(?:Y|IES) BY FARE COMPONENT|"
+                r"EACH (?:NON-? ?)?REFUNDABLE FARE COMPONENT|"
                 r"OTHER (?:AIRLINES|CARRIERS)|\bOAL\b|INTERLINE"),
      "terms for combining fares"),
     (re.compile(r"RE-? ?PRIC|REPRIC|HISTORICAL FARES?|CURRENT FARES?|FARES? IN EFFECT"),
@@ -101,7 +102,8 @@ _FLOWN = re.compile(
     r"USED COUPONS?|DEDUCT (?:THE )?(?:APPLICABLE )?ONE ?WAY"
 )
 _UP_TO = re.compile(
-    rf"\b(?:UP TO|MAXIMUM(?: OF)?|MAX\.?) (?:(?:{lx.CODE}|{lx.SYM})\s?\d|\d[\d.,]*\s?(?:{lx.CODE}|{lx.SYM}))"
+    rf"\b(?:UP TO|MAXIMUM(?: OF)?|MAX\.?) "
+    rf"(?:(?:{lx.CODE}|{lx.SYM})\s?\d|\d[\d.,]*\s?(?:{lx.CODE}|{lx.SYM}))"
 )
 _BASIC_FARE = re.compile(r"\bBASIC FARE|\bBASE FARE|\bFARE COMPONENT AMOUNT|NET FARE")
 _NOT_PERMITTED = re.compile(r"^(?:IS |ARE )?NOT PERMITTED$")
