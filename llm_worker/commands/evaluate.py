@@ -71,8 +71,6 @@ class Summary:
                 and abs(verdict.penalty - case.expected_penalty) <= _CENT
             )
         )
-        if right:
-            self.correct += 1
         if case.expected is not Decision.MANUAL:
             self.automatic_labelled += 1
             self.automatic_correct += int(right)
@@ -80,6 +78,8 @@ class Summary:
             (self.wrong_automatic_debatable if case.debatable else self.wrong_automatic).append(
                 case.id
             )
+        if right:
+            self.correct += 1
         else:
             self.mistakes.append(
                 {

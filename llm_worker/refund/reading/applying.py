@@ -48,7 +48,7 @@ class Applicable:
 
     def evidence(self) -> str:
         """The text of what applies: an LLM's fee or quote must come from here."""
-        return "\n".join(s.text for s in self.statements)
+        return "\n".join(s.text for s in self.statements if s.kind is not Kind.NEUTRAL)
 
 
 def select(reading: Reading, case: RefundCase) -> Applicable:

@@ -53,6 +53,9 @@ _NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
      "a fee is charged once per transaction"),
     (re.compile(r"LOST TICKET|NAME CHANGE|CHANGE OF PASSENGER|\bEMD\b"),
      "a fee for another service (not a refund fee)"),
+    (re.compile(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:BAGGAGE|SEATS?|SEAT SELECTION|MEALS?|"
+                r"LOUNGE|WI-?FI|PRIORITY BOARDING|CHECKED BAGS?|CARRY-?ON)\b"),
+     "ancillary services (not the fare's refund)"),
 )  # fmt: skip
 _VOUCHER = re.compile(
     r"VOUCHER|CREDIT SHELL|TRAVEL CREDIT|FUTURE TRAVEL|TRAVEL FUNDS?|E-?CREDIT|\bMCO\b|"
