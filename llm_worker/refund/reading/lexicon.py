@@ -197,6 +197,9 @@ SENTENCE_SPLIT = re.compile(
 HEADING_MAX = 48
 
 
+_DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")
+
+
 def window_in(clause: str) -> Window | None:
     """The timing window a clause names ("MORE THAN 7 DAYS BEFORE DEPARTURE"), if any."""
     for pattern, shape in WINDOW_PATTERNS:
@@ -229,7 +232,7 @@ def written_amounts(text: str) -> list[tuple[Decimal, str]]:
 
 def parse_number(raw: str) -> Decimal | None:
     # "150,00" is a decimal comma; "1,250" and "1,250.00" group thousands.
-    raw = raw.replace(",", ".") if re.fullmatch(r"\d+,\d{1,2}", raw) else raw.replace(",", "")
+    raw = raw.replace(",", ".") if _DECIMAL_COMMA.fullmatch(raw) else raw.replace(",", "")
     try:
         return Decimal(raw)
     except InvalidOperation:

@@ -58,12 +58,24 @@ _CONTINUES = re.compile(
 )
 # A line that opens a statement of its own, even after a line that looks wrapped.
 _STARTS = re.compile(
+    # A bullet or list item ("-CHARGE IS ...", "A.IN CASE OF", "2- WHEN"), or a statement.
+    r"-\s?[A-Z]|(?:\d{1,2}|[A-H])\s?[.)-]\s?[A-Z]{2}|"
     r"(?:REFUNDS?|UNLIMITED|TICKET IS|TICKETS ARE|CANCELL?ATIONS|WAIVED|WAIVERS?|NON-?REFUNDABLE|"
     r"FULL REFUND|FULLY|CHILD|INFANTS?|NOTE|CHARGE (?:[A-Z]{3} ?)?\d|"
     r"NO (?:CHARGE|PENALT|REFUND|FEE|SHOW)|PENALT(?:Y|IES) (?:WAIVED|APPL))\b"
 )
 _ENDS = re.compile(r"[.;:!]$")
 _SPLIT = re.compile(r"(?<=[.;!])\s+")
+_SLASH_WRAP = re.compile(r"/ (?=[A-Z])")
+_DASHES = re.compile(r"-{2,}.*$")
+_MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
+# The words a timing heading is made of, and nothing else.
+_TIMING_WORDS = re.compile(
+    r"\b(?:ANY ?TIME|BEFORE|AFTER|PRIOR TO|OUTBOUND|INBOUND|THE|SCHEDULED|ORIGINALLY|OF|"
+    r"DEPARTURE|JOURNEY|TRAVEL|IN THE EVENT|IN CASE|ONLY|NO[- ]?SHOWS?|FIRST|FLIGHT|"
+    r"MORE THAN|LESS THAN|WITHIN|UP TO|UNTIL|AT LEAST|BETWEEN|AND|OR|\d+|HOURS?|HRS?|H|DAYS?|"
+    r"WEEKS?)\b"
+)
 _LIST_MARK = re.compile(r"(?:^|\s)(?:\d{1,2}|[A-Z])[.]$")
 
 
@@ -127,7 +139,7 @@ def split_provisions(lines: list[str]) -> list[Sentence]:
 
 def _sentences(text: str) -> list[str]:
     """A buffer split at full stops, keeping list marks ("1.", "A.") with what follows."""
-    text = re.sub(r"/ (?=[A-Z])", "/", text)  # "CANCEL/NO-SHOW/ REFUND" wrapped after a slash
+    text = _SLASH_WRAP.sub("/", text)  # "CANCEL/NO-SHOW/ REFUND" wrapped after a slash
     pieces = [p for p in _SPLIT.split(text) if p]
     merged: list[str] = []
     for piece in pieces:
@@ -150,8 +162,8 @@ def _list_mark(piece: str) -> bool:
 def _heading(line: str, context: Context) -> Context | None:
     """The context a heading line opens, or None when the line is not a heading."""
     words = line.strip(" .:-*/").strip()
-    words = re.sub(r"-{2,}.*$", "", words).strip(" .:-/")  # "CHANGES-------" (Sabre notes)
-    words = re.sub(r"^(?:\d{1,2}|[A-Z])[.)]\s*", "", words)  # "A. BEFORE DEPARTURE OF JOURNEY"
+    words = _DASHES.sub("", words).strip(" .:-/")  # "CHANGES-------" (Sabre notes)
+    words = _MARK.sub("", words)  # "A. BEFORE DEPARTURE OF JOURNEY"
     if not words:
         return None
     base = Context(general=context.general, qualifier=context.qualifier, validity=context.validity)
@@ -185,19 +197,9 @@ def _heading(line: str, context: Context) -> Context | None:
 
 def _timing(words: str) -> tuple[Scope, Window | None] | None:
     """A heading that only names a timing: BEFORE DEPARTURE, ANY TIME, MORE THAN 7 DAYS ..."""
-    if len(words) > lx.HEADING_MAX or lx.AMOUNT.search(words) or lx.PERCENT.search(words):
+    if len(words) > lx.HEADING_MAX or _TIMING_WORDS.sub("", words).strip(" /-:,."):
         return None
     if _is_statement(words):
-        return None
-    rest = re.sub(
-        r"\b(?:ANY ?TIME|BEFORE|AFTER|PRIOR TO|OUTBOUND|INBOUND|THE|SCHEDULED|ORIGINALLY|OF|"
-        r"DEPARTURE|JOURNEY|TRAVEL|IN THE EVENT|IN CASE|ONLY|NO[- ]?SHOWS?|FIRST|FLIGHT|"
-        r"MORE THAN|LESS THAN|WITHIN|UP TO|UNTIL|AT LEAST|BETWEEN|AND|OR|\d+|HOURS?|HRS?|H|DAYS?|"
-        r"WEEKS?)\b",
-        "",
-        words,
-    )
-    if rest.strip(" /-:,."):
         return None
     window = lx.window_in(words)
     if lx.NO_SHOW.search(words):

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from functools import cached_property
 
 from llm_worker.refund.reading import lexicon as lx
 from llm_worker.refund.reading.model import (
@@ -88,6 +89,7 @@ _TAXES = re.compile(
     r"PAYMENT (?:CHARGE|FEE)|ISSUANCE FEE|TICKETING FEE|BOOKING FEE"
 )
 _ONLY_TAXES = re.compile(r"\bONLY\b|\bEXCEPT\b|\bOTHER THAN\b|\bSAVE\b")
+_ONLY_TAXES_BACK = re.compile(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND")
 _KEPT = re.compile(
     r"NOT (?:BE )?REFUND(?:ED|ABLE)|NON-? ?REFUNDABLE|\bNO (?:TAX|FEE|SURCHARGE)\w* REFUND|"
     r"NOT ELIGIBLE|RETAIN|FORFEIT|WILL NOT BE RETURNED"
@@ -172,7 +174,30 @@ def _local_context(head: str, context: Context) -> Context:
     return replace(context, topic=topic, scope=scope, window=window, headed=True)
 
 
+class _Marks:
+    """What a clause writes, each looked up once: the big patterns are slow on long text."""
+
+    def __init__(self, clause: str) -> None:
+        self.clause = clause
+
+    @cached_property
+    def nonref(self) -> re.Match[str] | None:
+        return lx.NON_REFUNDABLE_TEXT.search(self.clause)
+
+    @cached_property
+    def amounts(self) -> list[re.Match[str]]:
+        return list(lx.AMOUNT.finditer(self.clause))
+
+    @cached_property
+    def percents(self) -> list[re.Match[str]]:
+        return list(lx.PERCENT.finditer(self.clause))
+
+    def decisive(self) -> bool:
+        return bool(self.nonref or self.amounts or self.percents or lx.FREE.search(self.clause))
+
+
 def _classify(clause: str, context: Context, previous: Statement | None) -> Statement:
+    marks = _Marks(clause)
     scope = _scope(clause) or context.scope
     window = lx.window_in(clause) or context.window
     if window is None and lx.OTHERWISE.match(clause) and previous is not None:
@@ -184,11 +209,7 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     if context.topic is Topic.CHANGE:
         return made(Kind.NEUTRAL, about="a change provision (not a refund rule)")
     refund_words = bool(lx.REFUND_TOPIC.search(clause))
-    if (
-        lx.CHANGE_TOPIC.search(clause)
-        and not refund_words
-        and not lx.NON_REFUNDABLE_TEXT.search(clause)
-    ):
+    if lx.CHANGE_TOPIC.search(clause) and not refund_words and not marks.nonref:
         return made(Kind.NEUTRAL, about="a rule for changes (not a refund rule)")
     for pattern, about in _NEUTRAL:
         if pattern.search(clause):
@@ -198,11 +219,11 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     if _REFERENCE.search(clause):
         return made(Kind.REFERENCE, about="provisions that are not shown")
     reasons = [reason for pattern, reason in _REASONS if pattern.search(clause)]
-    if reasons and (_WAIVER_WORDS.search(clause) or not _decisive(clause)):
+    if reasons and (_WAIVER_WORDS.search(clause) or not marks.decisive()):
         return made(Kind.WAIVER, reason=reasons[0], about=", ".join(r.value for r in reasons))
     if _TAXES.search(clause):
-        return _taxes(clause, made)
-    if _PER_UNIT_BASIS.search(clause) and not lx.AMOUNT.search(clause):
+        return _taxes(clause, marks, made)
+    if _PER_UNIT_BASIS.search(clause) and not marks.amounts:
         return made(Kind.FEE_BASIS, uncomputable="the fee is charged per coupon, sector, "
                     "direction or fare component, and their number is not known")  # fmt: skip
     if _FLOWN.search(clause):
@@ -210,12 +231,12 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
             Kind.FEE_BASIS, Scope.AFTER_DEPARTURE, clause, window, context=context,
             uncomputable="the fare of the part already flown is deducted",
         )  # fmt: skip
-    if _ADDED.search(clause) and not lx.AMOUNT.search(clause) and not lx.PERCENT.search(clause):
+    if _ADDED.search(clause) and not marks.amounts and not marks.percents:
         return made(Kind.FEE_BASIS, uncomputable="further charges are added to the fee")
-    fee = _fee_statement(clause, scope, window, context)
+    fee = _fee_statement(marks, scope, window, context)
     if fee is not None:
         return fee
-    if _NOT_PERMITTED.match(clause) or lx.NON_REFUNDABLE_TEXT.search(clause):
+    if _NOT_PERMITTED.match(clause) or marks.nonref:
         return made(Kind.NON_REFUNDABLE, conditional=bool(_EXCEPTION.search(clause)))
     if lx.FREE.search(clause) or (refund_words and lx.BARE_FREE.search(clause)):
         # "UNLESS OTHERWISE SPECIFIED" defers to the rules shown: not a condition to check.
@@ -232,18 +253,9 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     return made(Kind.UNREAD, about="a sentence the reader does not understand")
 
 
-def _decisive(clause: str) -> bool:
-    return bool(
-        lx.NON_REFUNDABLE_TEXT.search(clause)
-        or lx.AMOUNT.search(clause)
-        or lx.PERCENT.search(clause)
-        or lx.FREE.search(clause)
-    )
-
-
-def _taxes(clause: str, build: Callable[..., Statement]) -> Statement:
-    nonref = bool(lx.NON_REFUNDABLE_TEXT.search(clause)) and bool(_ONLY_TAXES.search(clause))
-    if nonref or re.search(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND", clause):
+def _taxes(clause: str, marks: _Marks, build: Callable[..., Statement]) -> Statement:
+    nonref = bool(marks.nonref) and bool(_ONLY_TAXES.search(clause))
+    if nonref or _ONLY_TAXES_BACK.search(clause):
         return build(Kind.TAXES_ONLY)
     if _ADDED.search(clause):
         return build(Kind.FEE_BASIS, uncomputable="a tax or charge is added to the fee")
@@ -276,10 +288,11 @@ def _complement(window: Window | None) -> Window | None:
 
 
 def _fee_statement(
-    clause: str, scope: Scope, window: Window | None, context: Context
+    marks: _Marks, scope: Scope, window: Window | None, context: Context
 ) -> Statement | None:
-    fees = _fees(clause, timed=window is not None or scope is not Scope.UNSPECIFIED)
-    nonref = lx.NON_REFUNDABLE_TEXT.search(clause)
+    clause = marks.clause
+    fees = _fees(marks, timed=window is not None or scope is not Scope.UNSPECIFIED)
+    nonref = marks.nonref
     # "50% OF THE FARE IS FORFEITED" states a fee; "THE TICKET IS FORFEITED" states none.
     if not fees or (nonref and "FORFEIT" not in nonref.group(0)):
         return None
@@ -314,15 +327,16 @@ def _with(
     )  # fmt: skip
 
 
-def _fees(clause: str, *, timed: bool) -> list[Statement]:
+def _fees(marks: _Marks, *, timed: bool) -> list[Statement]:
     """The fees a clause states, as amounts or percentages of the fare.
 
     A bare amount counts when the clause speaks of a fee, of cancelling or refunding, or of
     a timing (e.g. "MORE THAN 7 DAYS BEFORE DEPARTURE: USD 50" under a penalties heading).
     """
+    clause = marks.clause
     fees: list[Statement] = []
     mentions_fee = bool(lx.FEE_WORDS.search(clause))
-    for m in lx.PERCENT.finditer(clause):
+    for m in marks.percents:
         value = lx.parse_number(m.group("num"))
         if value is None or value > 100:
             continue
@@ -334,7 +348,7 @@ def _fees(clause: str, *, timed: bool) -> list[Statement]:
             fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=100 - value))
         elif mentions_fee or timed:
             fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=value))
-    for m in lx.AMOUNT.finditer(clause):
+    for m in marks.amounts:
         code = m.group("code1") or m.group("code2")
         symbol = m.group("sym1") or m.group("sym2")
         currency = code or lx.SYMBOLS.get(symbol or "")
