@@ -35,6 +35,15 @@ _INLINE_SEPARATOR = re.compile(r"\s(?:-{3,}|={3,}|/{2,})(?=\s|$)")
 # "FOR -NC TYPE FARES   NOTE - RULE NCB4 IN IPRG APPLIES": a note opened mid-line.
 _INLINE_NOTE = re.compile(r"(?<=\S)\s{2,}(?=NOTE\s?-)")
 _TAG = re.compile(r"<\s*br\s*/?\s*>", re.I)
+# Fare-quote and display headers (Amadeus FQN, Sabre WPRD/RD, Apollo FN): their amounts are
+# fares, not fees, wherever they stand.
+_HEADER = re.compile(
+    r"^\s*(?:FQN|FXF|FQ[A-Z]?\d|\d+\s*-\s*(?:PTC|PSGR)\b|FCL:|PTC:|FTC:|FARE FAMILY\s*:|"
+    r"V FARE BASIS|PASSENGER TYPE-|FROM-[A-Z]{3} TO-|FARE BASIS-|FARE TYPE-|SYSTEM DATES|"
+    r"TARIFF FAMILY-|QUOTE\d+\b|FARE COMPONENT\s+\d|.*\bRULES DISPLAY\s*$|"
+    r"[A-Z]{3}\s+\d+\.\d{2}\s+\S+\s+E\d{2}[A-Z]{3}\d{2}|"  # USD 412.00 0400 E06SEP17
+    r"\d{1,2}\s+[A-Z]{3}-?[A-Z]{3}\s+\S+\s+[A-Z0-9]{2}\s+[A-Z]{3}\s+\d)"  # 01 MNL-CHI ... NUC 430
+)
 
 
 def normalise(text: str) -> tuple[list[str], bool]:
@@ -58,7 +67,10 @@ def normalise(text: str) -> tuple[list[str], bool]:
             lines.extend(_INLINE_NOTE.split(piece))
             lines.append("")
         lines.pop()
-    cleaned = ["" if _SEPARATOR.match(line) or _JUNK.match(line) else line for line in lines]
+    cleaned = [
+        "" if _SEPARATOR.match(line) or _JUNK.match(line) or _HEADER.match(line) else line
+        for line in lines
+    ]
     return _penalties(cleaned)
 
 
@@ -67,14 +79,15 @@ def _penalties(lines: list[str]) -> tuple[list[str], bool]:
     starts = [i for i, name in headings.items() if name == "PENALTIES"]
     if not starts:
         bare = [i for i, line in enumerate(lines) if _BARE_PENALTIES.match(line)]
-        if not headings:
-            return [line for i, line in enumerate(lines) if i not in bare], bool(bare)
         if not bare:
-            return [], False
+            return ([], False) if headings else (lines, False)
         starts = bare
     ends = sorted({*headings, *starts})
     kept: list[str] = []
-    for start in starts:
+    for number, start in enumerate(starts, start=1):
+        if len(starts) > 1:
+            # One penalties section per fare component or fare: their rules may differ.
+            kept.extend(["", f"FOR FARE COMPONENT {number}", ""])
         match = _CATEGORY.match(lines[start])
         rest = match.group("rest").strip(" :-") if match else ""
         if rest:  # "PE.PENALTIES FROM/TO AREA 2 FOR ECONOMY FARES": the fare it is for

@@ -57,6 +57,9 @@ _NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:BAGGAGE|SEATS?|SEAT SELECTION|MEALS?|"
                 r"LOUNGE|WI-?FI|PRIORITY BOARDING|CHECKED BAGS?|CARRY-?ON)\b"),
      "ancillary services (not the fare's refund)"),
+    (re.compile(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:TICKETING (?:WITHIN|MUST|IS REQUIRED)|"
+                r"ADVANCE PURCHASE|MINIMUM STAY|MAXIMUM STAY|STOPOVERS?|TRANSFERS? PERMITTED)"),
+     "other fare conditions (ticketing, stays, stopovers)"),
 )  # fmt: skip
 _VOUCHER = re.compile(
     r"VOUCHER|CREDIT SHELL|TRAVEL CREDIT|FUTURE TRAVEL|TRAVEL FUNDS?|E-?CREDIT|\bMCO\b|"
