@@ -11,7 +11,7 @@ import pytest
 from llm_worker.refund.guardrails import Guardrail, check_answer, numbers_in
 from llm_worker.refund.models import Decision, FlightStatus, LlmAnswer, RefundCase
 from llm_worker.refund.policy import decide_by_text
-from llm_worker.refund.text import read_fare_rules
+from llm_worker.refund.reading import read_fare_rules
 
 REQUEST = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 
 from llm_worker.refund.models import Decision, FlightStatus, RefundCase, RefundReason
 from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
-from llm_worker.refund.text import read_fare_rules
+from llm_worker.refund.reading import read_fare_rules
 
 REQUEST = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 THRESHOLD = Decimal(5000)
