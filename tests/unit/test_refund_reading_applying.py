@@ -11,11 +11,11 @@ import pytest
 
 from llm_worker.refund.models import Decision, FlightStatus, RefundReason
 from llm_worker.refund.reading import Kind, Scope, read_fare_rules
-from llm_worker.refund.reading.applying import quote, select
+from llm_worker.refund.reading.applying import Applicable, quote, select
 from tests.refund_cases import REQUEST, decide, no_show, refund_case
 
 
-def applicable(rules: str, **over: object):  # type: ignore[no-untyped-def]
+def applicable(rules: str, **over: object) -> Applicable:
     return select(read_fare_rules(rules), refund_case(rules, **over))
 
 

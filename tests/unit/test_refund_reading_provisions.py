@@ -74,11 +74,15 @@ LESS_THAN_BUG = (
         ("WITHIN 24 HOURS BEFORE DEPARTURE", Scope.BEFORE_DEPARTURE, Window(max_hours=24)),
         ("BETWEEN 2 AND 7 DAYS BEFORE DEPARTURE", Scope.BEFORE_DEPARTURE, Window(48, 168)),
         pytest.param(
-            "LESS THAN 24 HOURS BEFORE DEPARTURE", Scope.BEFORE_DEPARTURE, Window(max_hours=24),
+            "LESS THAN 24 HOURS BEFORE DEPARTURE",
+            Scope.BEFORE_DEPARTURE,
+            Window(max_hours=24),
             marks=pytest.mark.xfail(strict=True, reason=LESS_THAN_BUG),
         ),
         pytest.param(
-            "24 HOURS OR LESS BEFORE DEPARTURE", Scope.BEFORE_DEPARTURE, Window(max_hours=24),
+            "24 HOURS OR LESS BEFORE DEPARTURE",
+            Scope.BEFORE_DEPARTURE,
+            Window(max_hours=24),
             marks=pytest.mark.xfail(strict=True, reason=LESS_THAN_BUG),
         ),
         ("IN CASE OF NO-SHOW", Scope.NO_SHOW, None),
