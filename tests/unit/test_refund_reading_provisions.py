@@ -12,7 +12,7 @@ from llm_worker.refund.models import Decision
 from llm_worker.refund.reading import Context, Kind, Scope, Topic, Validity, Window
 from llm_worker.refund.reading.normalise import normalise
 from llm_worker.refund.reading.provisions import Sentence, split_provisions
-from tests.refund_cases import BOUGHT, REQUEST, decide, no_show, read
+from tests.refund_cases import BOUGHT, GENERAL_RULE, NOT_VALIDATED, REQUEST, decide, no_show, read
 
 
 def sentences(text: str) -> list[Sentence]:
@@ -141,7 +141,7 @@ def test_list_marks_stay_with_their_sentence() -> None:
 NOTE_BY_INDENT = (
     "CANCELLATIONS\n"
     "  ANY TIME\n"
-    "      NOTE - TEXT BELOW NOT VALIDATED FOR AUTOPRICING.\n"
+    f"      NOTE - {NOT_VALIDATED}.\n"
     "      UNUSED TICKETS HAVE NO VALUE.\n"
     "    CHARGE USD 50 FOR CANCEL/REFUND.\n"
 )
@@ -150,7 +150,7 @@ NOTE_BY_INDENT = (
 def test_a_note_block_ends_where_the_indentation_goes_back() -> None:
     found = sentences(NOTE_BY_INDENT)
     assert [(s.text, s.context.note) for s in found] == [
-        ("TEXT BELOW NOT VALIDATED FOR AUTOPRICING", True),
+        (NOT_VALIDATED, True),
         ("UNUSED TICKETS HAVE NO VALUE", True),
         ("CHARGE USD 50 FOR CANCEL/REFUND", False),
     ]
@@ -166,7 +166,7 @@ def test_a_note_inside_the_provision_still_decides() -> None:
 def test_text_below_not_validated_for_autopricing_is_read_and_neutral() -> None:
     text = (
         "CANCELLATIONS\n  BEFORE DEPARTURE\n    CHARGE USD 100 FOR CANCEL/REFUND.\n"
-        "      NOTE - TEXT BELOW NOT VALIDATED FOR AUTOPRICING.\n"
+        f"      NOTE - {NOT_VALIDATED}.\n"
         "      REFUND TO BE MADE THROUGH THE ISSUING OFFICE.\n"
     )
     reading = read(text)
@@ -191,7 +191,7 @@ def test_a_timing_heading_inside_a_note_scopes_the_note_only() -> None:
 
 # --- GENERAL RULE ----------------------------------------------------------------------------
 GENERAL_AND_FARE_RULE = (
-    "GENERAL RULE - APPLY UNLESS OTHERWISE SPECIFIED\n"
+    f"{GENERAL_RULE}\n"
     "CANCELLATIONS\n  ANY TIME\n    CHARGE USD 200 FOR CANCEL/REFUND.\n"
     "FARE RULE\n"
     "CANCELLATIONS\n  BEFORE DEPARTURE\n    CHARGE USD 75 FOR CANCEL/REFUND.\n"
@@ -214,7 +214,7 @@ def test_the_general_rule_gives_way_where_the_fare_rule_speaks() -> None:
 def test_the_general_rule_applies_where_the_fare_rule_is_silent() -> None:
     text = (
         "FARE RULE\nCHANGES\n  CHARGE USD 30 FOR REISSUE.\n"
-        "GENERAL RULE - APPLY UNLESS OTHERWISE SPECIFIED\n"
+        f"{GENERAL_RULE}\n"
         "CANCELLATIONS\n  ANY TIME\n    CHARGE USD 200 FOR CANCEL/REFUND.\n"
     )
     assert decide(text).penalty == Decimal(200)
@@ -222,8 +222,8 @@ def test_the_general_rule_applies_where_the_fare_rule_is_silent() -> None:
 
 def test_a_fare_rule_of_boilerplate_only_does_not_override_the_general_rule() -> None:
     text = (
-        "CANCELLATIONS\n  ANY TIME\n    NOTE - TEXT BELOW NOT VALIDATED FOR AUTOPRICING.\n"
-        "GENERAL RULE - APPLY UNLESS OTHERWISE SPECIFIED\n"
+        f"CANCELLATIONS\n  ANY TIME\n    NOTE - {NOT_VALIDATED}.\n"
+        f"{GENERAL_RULE}\n"
         "CANCELLATIONS\n  ANY TIME\n    TICKET IS NON-REFUNDABLE.\n"
     )
     assert decide(text).step == 7
