@@ -400,7 +400,9 @@ def test_a_reference_for_no_shows_does_not_stop_a_refund_before_departure() -> N
         ("CHARGE USD 50 FOR LOST TICKET.", "another service"),
         ("REFUND PERMITTED WITHIN 24 HOURS OF TICKETING.", "24-hour rule"),
         ("CHARGE USD 75 FOR REISSUE.", "rule for changes"),
-        ("BAGGAGE: 1 PIECE INCLUDED.", "not about refunds"),
+        ("BAGGAGE: 1 PIECE INCLUDED.", "ancillary services"),
+        ("SEAT SELECTION IS CHARGED USD 20.", "ancillary services"),
+        ("MINIMUM STAY SATURDAY NIGHT.", "not about refunds"),
     ],
 )
 def test_boilerplate_is_neutral_and_says_what_it_is(text: str, about: str) -> None:
