@@ -511,6 +511,19 @@ def test_change_fee_next_to_a_cancellation_fee_charges_the_cancellation_fee() ->
     assert decide(text).penalty == Decimal(120)
 
 
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "CHANGES PERMITTED FOR A FEE OF USD 50. CANCELLATIONS PERMITTED.",
+        "CHANGES/CANCELLATIONS\n  ANY TIME\n    CHARGE USD 80 FOR REISSUE.\n    REFUND PERMITTED.",
+    ],
+)
+def test_a_change_fee_is_no_charge_on_a_permitted_cancellation(rules: str) -> None:
+    # CONTRACT.md: a fee for changes or reissue is never a refund fee.
+    result = decide(rules)
+    assert (result.decision, result.penalty) == (Decision.ALLOWED, None)
+
+
 def test_changes_cancellations_provision_is_a_refund_provision() -> None:
     text = "CHANGES/CANCELLATIONS\n  BEFORE DEPARTURE\n    CHARGE USD 90 FOR CANCEL/REFUND.\n"
     assert read(text).statements[0].context.topic is Topic.REFUND
