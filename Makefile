@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench clean
+.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean
 
 test: setup lint pytest
 
@@ -60,6 +60,10 @@ pytest:
 
 bench:
 	$(PY) benchmarks/throughput.py
+
+# The rules reader on the real fare-rule texts of ../shared/fare-rules/ (skips where absent).
+bench-reader:
+	$(PY) benchmarks/reader.py
 
 lock:
 	$(BIN)/pip install --quiet uv

@@ -11,7 +11,7 @@ import pytest
 from llm_worker.refund.guardrails import Guardrail, check_answer, numbers_in
 from llm_worker.refund.models import Decision, FlightStatus, LlmAnswer, RefundCase
 from llm_worker.refund.policy import decide_by_text
-from llm_worker.refund.text import read_fare_rules
+from llm_worker.refund.reading import read_fare_rules
 
 REQUEST = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 
@@ -171,15 +171,19 @@ def test_amount_fee_for_several_passengers_is_left_to_the_rules() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "rules",
-    [
-        "SEE CARRIER WEBSITE FOR CONDITIONS.",
-        "Erstattung gegen eine Gebühr von 100 EUR möglich.",
-        "Ticket may be refunded subject to carrier approval.",
-    ],
-)
-def test_allowed_quoting_a_sentence_that_states_no_free_refund_is_overridden(rules: str) -> None:
+def test_allowed_quoting_a_sentence_that_states_no_free_refund_is_overridden() -> None:
+    rules = "Erstattung gegen eine Gebühr von 100 EUR möglich."
     checked = check(answer("ALLOWED", rule_text=rules), case(rules))
     assert checked.guardrail is Guardrail.UNSUPPORTED_ALLOWED
     assert "does not state a refund without charge" in (checked.why or "")
+
+
+@pytest.mark.parametrize(
+    "rules",
+    ["SEE CARRIER WEBSITE FOR CONDITIONS.", "Ticket may be refunded subject to carrier approval."],
+)
+def test_allowed_on_a_reference_to_rules_not_shown_is_overridden(rules: str) -> None:
+    # The structural reading names the doubt (CONTRACT.md: a reference to provisions not shown).
+    checked = check(answer("ALLOWED", rule_text=rules), case(rules))
+    assert (checked.decision, checked.guardrail) == (Decision.MANUAL, Guardrail.DOUBTFUL_READING)
+    assert "provisions that are not shown" in (checked.why or "")
