@@ -272,6 +272,24 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         except (KeyError, TypeError, ValueError):
             raise EngineError("count", "answer has no count", response.status_code) from None
 
+    def count_history(self, params: Mapping[str, str]) -> int:
+        """Historic process instances matching the query (`/history/process-instance/count`)."""
+        response = self._call(
+            "history_count",
+            lambda: self._session.get(
+                f"{self.base_url}/history/process-instance/count",
+                headers=self._headers,
+                params=dict(params),
+                timeout=self.http_timeout_seconds,
+            ),
+        )
+        try:
+            return int(_json("history_count", response)["count"])
+        except (KeyError, TypeError, ValueError):
+            raise EngineError(
+                "history_count", "answer has no count", response.status_code
+            ) from None
+
     def locked_by_me(self) -> list[str]:
         """Ids of the tasks the engine says this worker holds a live lock on."""
         params = {"workerId": self.worker_id, "locked": "true"}
