@@ -319,6 +319,12 @@ class EngineAdmin:
         )
         report.created.append(f"authorization {'/'.join(permissions)} on {resource_id} for {group}")
 
+    # ------------------------------------------------------------------ queries
+
+    def query(self, path: str, operation: str, params: Mapping[str, str]) -> Any:
+        """GET a query endpoint below engine-rest (e.g. /history/process-instance); the JSON."""
+        return self._request("GET", path, operation, params=dict(params))
+
     # ------------------------------------------------------------------ HTTP
 
     def _exists(self, path: str, operation: str) -> bool:
