@@ -2,7 +2,8 @@
 `refund_audits_total{verdict}`.
 
 The worker never sees user tasks, so the audit outcomes come from the engine: one
-`/history/process-instance/count` per verdict per period (AUDIT_POLL_INTERVAL_S), from one
+`/history/process-instance/count` (POST: the verdicts hold '_', which the GET form's
+`name_eq_value` filter cannot carry) per verdict per period (AUDIT_POLL_INTERVAL_S), from one
 thread per process. An audited instance completes when its audit is done (the refund ended
 before), so "completed, executed the audit task, auditVerdict = v" counts the finished audits.
 
@@ -19,6 +20,7 @@ counter keeps its value and catches up at the next successful round.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -31,13 +33,14 @@ from llm_worker.refund.labels import AuditVerdict
 _log = get_logger(__name__)
 
 
-def audit_query(verdict: AuditVerdict) -> dict[str, str]:
-    """The history query of the completed audits with this verdict."""
+def audit_query(verdict: AuditVerdict) -> dict[str, Any]:
+    """The history query (a HistoricProcessInstanceQueryDto) of the completed audits with this
+    verdict: instances that completed, ran the audit task and hold this auditVerdict."""
     return {
         "processDefinitionKey": PROCESS_KEY,
-        "completed": "true",
-        "executedActivityIdIn": AUDIT_TASK,
-        "variables": f"auditVerdict_eq_{verdict.value}",
+        "completed": True,
+        "executedActivityIdIn": [AUDIT_TASK],
+        "variables": [{"name": "auditVerdict", "operator": "eq", "value": verdict.value}],
     }
 
 
@@ -46,7 +49,7 @@ class AuditPoller(PeriodicPoller):
 
     def __init__(
         self,
-        count: Callable[[Mapping[str, str]], int],
+        count: Callable[[Mapping[str, Any]], int],
         interval_s: float,
         counter: Counter = REFUND_AUDITS,
     ) -> None:

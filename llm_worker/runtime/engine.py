@@ -272,14 +272,16 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         except (KeyError, TypeError, ValueError):
             raise EngineError("count", "answer has no count", response.status_code) from None
 
-    def count_history(self, params: Mapping[str, str]) -> int:
-        """Historic process instances matching the query (`/history/process-instance/count`)."""
+    def count_history(self, query: Mapping[str, Any]) -> int:
+        """Historic process instances matching the query, a HistoricProcessInstanceQueryDto
+        (POST /history/process-instance/count: variable values may hold '_', which the GET
+        form's `name_eq_value` cannot)."""
         response = self._call(
             "history_count",
-            lambda: self._session.get(
+            lambda: self._session.post(
                 f"{self.base_url}/history/process-instance/count",
                 headers=self._headers,
-                params=dict(params),
+                json=dict(query),
                 timeout=self.http_timeout_seconds,
             ),
         )

@@ -3,9 +3,12 @@
 `install_history_routes(engine)` returns a `HistoryState`; `state.add(run)` puts a
 tests/fakes/bpmn_runner.py ProcessRun (live: an open instance goes on changing) into the history
 the routes answer from, as the engine's history service keeps it:
-- GET /history/process-instance and /count (validated against the OpenAPI document):
+- GET /history/process-instance and GET and POST /history/process-instance/count (validated
+  against the OpenAPI document, but for the POST body, checked by hand: the document mistypes
+  a variable filter's value):
   processDefinitionKey, finished / unfinished / completed, finishedAfter (end >= it),
-  finishedBefore (end <= it), executedActivityIdIn, variables (`name_eq_value`), sortBy /
+  finishedBefore (end <= it), executedActivityIdIn, variables (GET: `name_eq_value`, split on
+  '_' as the engine does, so no '_' in the value; POST: `{name, operator: eq, value}`), sortBy /
   sortOrder (both or neither, as the engine insists), firstResult / maxResults.
 - GET /history/activity-instance (validated): processInstanceId, activityId, activityType,
   finished, sortBy / sortOrder, paging.
@@ -83,10 +86,16 @@ def install_history_routes(engine: EngineEmulator) -> HistoryState:
 
     engine.add_route("GET", "/history/process-instance", counted(_instances))
     engine.add_route("GET", "/history/process-instance/count", counted(_instance_count))
-    engine.add_route("GET", "/history/activity-instance", counted(_activities))
+    # The 7.15 document types a variable filter's `value` as an object while saying "boolean,
+    # string or number" (what the engine takes): this body is checked by _query_from_body.
     engine.add_route(
-        "GET", "/history/variable-instance", counted(_variables), validate=False
+        "POST",
+        "/history/process-instance/count",
+        counted(_instance_count_post),
+        validate=False,
     )
+    engine.add_route("GET", "/history/activity-instance", counted(_activities))
+    engine.add_route("GET", "/history/variable-instance", counted(_variables), validate=False)
     return state
 
 
@@ -101,15 +110,6 @@ def _check_params(request: EngineRequest, allowed: set[str]) -> None:
         raise RestError(
             400, "Only a single sorting parameter specified. sortBy and sortOrder required"
         )
-
-
-def _date(request: EngineRequest, name: str) -> datetime | None:
-    text = request.param(name)
-    if text is None:
-        return None
-    if not _DATE.fullmatch(text):
-        raise RestError(400, f"Cannot set query parameter '{name}' to value '{text}'")
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def _flag(request: EngineRequest, name: str) -> bool:
@@ -132,57 +132,109 @@ def _when(moment: datetime | None) -> str | None:
 # ----------------------------------------------------------------------------- instances
 
 
-def _variable_filters(request: EngineRequest) -> list[tuple[str, str]]:
-    found = []
+@dataclass(frozen=True)
+class _InstanceQuery:
+    key: str | None
+    finished: bool
+    unfinished: bool
+    after: datetime | None
+    before: datetime | None
+    executed: tuple[str, ...]
+    variables: tuple[tuple[str, str], ...]
+
+
+def _parse_date(name: str, text: Any) -> datetime | None:
+    if text is None:
+        return None
+    if not isinstance(text, str) or not _DATE.fullmatch(text):
+        raise RestError(400, f"Cannot set query parameter '{name}' to value '{text}'")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def _query_from_params(request: EngineRequest) -> _InstanceQuery:
+    """GET: the engine splits each `variables` item on '_' into exactly name, operator, value,
+    so a value with an underscore (wrong_amount) cannot be asked for this way."""
+    variables = []
     for part in (request.param("variables") or "").split(","):
         if not part:
             continue
         pieces = part.split("_")
-        if len(pieces) != 3 or pieces[1] != "eq":
-            raise RestError(400, f"emulator: only name_eq_value variable filters, not {part!r}")
-        found.append((pieces[0], pieces[2]))
-    return found
+        if len(pieces) != 3:
+            raise RestError(400, "variable query parameter has to have format KEY_OPERATOR_VALUE")
+        if pieces[1] != "eq":
+            raise RestError(400, f"emulator: only the eq operator, not {pieces[1]!r}")
+        variables.append((pieces[0], pieces[2]))
+    return _InstanceQuery(
+        key=request.param("processDefinitionKey"),
+        finished=_flag(request, "finished") or _flag(request, "completed"),
+        unfinished=_flag(request, "unfinished"),
+        after=_parse_date("finishedAfter", request.param("finishedAfter")),
+        before=_parse_date("finishedBefore", request.param("finishedBefore")),
+        executed=tuple(a for a in (request.param("executedActivityIdIn") or "").split(",") if a),
+        variables=tuple(variables),
+    )
 
 
-def _matching(state: HistoryState, request: EngineRequest) -> list[ProcessRun]:
-    after, before = _date(request, "finishedAfter"), _date(request, "finishedBefore")
-    executed = [a for a in (request.param("executedActivityIdIn") or "").split(",") if a]
-    key = request.param("processDefinitionKey")
+def _query_from_body(request: EngineRequest) -> _InstanceQuery:
+    body = request.json() or {}
+    if not isinstance(body, dict):
+        raise RestError(400, "the query must be a JSON object")
+    unknown = set(body) - _PROCESS_FILTERS
+    if unknown:
+        raise RestError(400, f"emulator: query properties not implemented: {sorted(unknown)}")
+    variables = []
+    for item in body.get("variables") or []:
+        if item.get("operator") != "eq" or not isinstance(item.get("name"), str):
+            raise RestError(400, f"emulator: only eq variable filters, not {item!r}")
+        variables.append((item["name"], str(item.get("value"))))
+    return _InstanceQuery(
+        key=body.get("processDefinitionKey"),
+        finished=bool(body.get("finished")) or bool(body.get("completed")),
+        unfinished=bool(body.get("unfinished")),
+        after=_parse_date("finishedAfter", body.get("finishedAfter")),
+        before=_parse_date("finishedBefore", body.get("finishedBefore")),
+        executed=tuple(body.get("executedActivityIdIn") or ()),
+        variables=tuple(variables),
+    )
+
+
+def _matching(state: HistoryState, query: _InstanceQuery) -> list[ProcessRun]:
     found = []
     for run in state.runs:
         ended = run.ended_at
-        if key is not None and key != state.definition_key:
+        if query.key is not None and query.key != state.definition_key:
             continue
-        if (_flag(request, "finished") or _flag(request, "completed")) and ended is None:
+        if query.finished and ended is None:
             continue
-        if _flag(request, "unfinished") and ended is not None:
+        if query.unfinished and ended is not None:
             continue
-        if after is not None and (ended is None or ended < after):
+        if query.after is not None and (ended is None or ended < query.after):
             continue
-        if before is not None and (ended is None or ended > before):
+        if query.before is not None and (ended is None or ended > query.before):
             continue
-        if executed and not any(
-            r.activity_id in executed and r.ended_at is not None for r in run.activities
+        if query.executed and not any(
+            r.activity_id in query.executed and r.ended_at is not None for r in run.activities
         ):
             continue
         values = run.variables
-        if any(
-            not isinstance(values.get(n), str) or values[n] != v
-            for n, v in _variable_filters(request)
-        ):
+        if any(not isinstance(values.get(n), str) or values[n] != v for n, v in query.variables):
             continue
         found.append(run)
-    sort_by = request.param("sortBy")
-    if sort_by is not None:
-        keys: dict[str, Callable[[ProcessRun], Any]] = {
-            "instanceId": lambda r: r.id,
-            "startTime": lambda r: r.started_at,
-            "endTime": lambda r: (r.ended_at is None, r.ended_at or r.started_at, r.id),
-        }
-        if sort_by not in keys or request.param("sortOrder") not in ("asc", "desc"):
-            raise RestError(400, f"emulator: cannot sort by {sort_by}")
-        found.sort(key=keys[sort_by], reverse=request.param("sortOrder") == "desc")
     return found
+
+
+def _sorted(request: EngineRequest, runs: list[ProcessRun]) -> list[ProcessRun]:
+    sort_by = request.param("sortBy")
+    if sort_by is None:
+        return runs
+    keys: dict[str, Callable[[ProcessRun], Any]] = {
+        "instanceId": lambda r: r.id,
+        "startTime": lambda r: r.started_at,
+        "endTime": lambda r: (r.ended_at is None, r.ended_at or r.started_at, r.id),
+    }
+    if sort_by not in keys or request.param("sortOrder") not in ("asc", "desc"):
+        raise RestError(400, f"emulator: cannot sort by {sort_by}")
+    return sorted(runs, key=keys[sort_by], reverse=request.param("sortOrder") == "desc")
 
 
 def _instance_dto(state: HistoryState, run: ProcessRun) -> dict[str, Any]:
@@ -214,13 +266,18 @@ def _instance_dto(state: HistoryState, run: ProcessRun) -> dict[str, Any]:
 
 def _instances(state: HistoryState, request: EngineRequest) -> RouteResult:
     _check_params(request, _PROCESS_FILTERS | _PAGING)
-    runs = _page(request, _matching(state, request))
+    runs = _page(request, _sorted(request, _matching(state, _query_from_params(request))))
     return 200, [_instance_dto(state, run) for run in runs]
 
 
 def _instance_count(state: HistoryState, request: EngineRequest) -> RouteResult:
     _check_params(request, _PROCESS_FILTERS)
-    return 200, {"count": len(_matching(state, request))}
+    return 200, {"count": len(_matching(state, _query_from_params(request)))}
+
+
+def _instance_count_post(state: HistoryState, request: EngineRequest) -> RouteResult:
+    _check_params(request, set())
+    return 200, {"count": len(_matching(state, _query_from_body(request)))}
 
 
 # ----------------------------------------------------------------------------- activities
