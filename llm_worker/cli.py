@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = command.run(args)
     except (UserError, SettingsError) as exc:
-        print(f"llm-worker {args.command}: {exc}", file=sys.stderr)
+        name = " ".join(filter(None, (args.command, getattr(args, "reviews_command", None))))
+        print(f"llm-worker {name}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.fakes.bpmn_runner import ActivityRecord, ProcessRun
 from tests.fakes.engine import (
@@ -37,6 +38,7 @@ from tests.fakes.engine import (
     RouteResult,
     camunda_date,
     infer_variable,
+    validate_against_openapi,
 )
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}")
@@ -61,6 +63,8 @@ class HistoryState:
     _fail_after: int | None = None
 
     def add(self, run: ProcessRun) -> ProcessRun:
+        if any(r.id == run.id for r in self.runs):
+            raise ValueError(f"an instance with id {run.id} is in the history already")
         self.runs.append(run)
         return run
 
@@ -84,8 +88,18 @@ def install_history_routes(engine: EngineEmulator) -> HistoryState:
 
         return route
 
-    engine.add_route("GET", "/history/process-instance", counted(_instances))
-    engine.add_route("GET", "/history/process-instance/count", counted(_instance_count))
+    # The document gives date parameters the format date-time (RFC 3339, +00:00), while the
+    # engine takes its own yyyy-MM-dd'T'HH:mm:ss.SSSZ (+0000), as the document's own examples
+    # show: these routes are validated with the dates written the document's way.
+    engine.add_route(
+        "GET", "/history/process-instance", counted(_dated(_instances)), validate=False
+    )
+    engine.add_route(
+        "GET",
+        "/history/process-instance/count",
+        counted(_dated(_instance_count)),
+        validate=False,
+    )
     # The 7.15 document types a variable filter's `value` as an object while saying "boolean,
     # string or number" (what the engine takes): this body is checked by _query_from_body.
     engine.add_route(
@@ -100,6 +114,25 @@ def install_history_routes(engine: EngineEmulator) -> HistoryState:
 
 
 # ----------------------------------------------------------------------------- parameters
+
+
+def _dated(
+    handler: Callable[[HistoryState, EngineRequest], RouteResult],
+) -> Callable[[HistoryState, EngineRequest], RouteResult]:
+    def validated(state: HistoryState, request: EngineRequest) -> RouteResult:
+        for name in ("finishedAfter", "finishedBefore"):
+            _parse_date(name, request.param(name))  # the engine's own format, or a 400
+        query = urlencode(
+            [
+                (name, re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", value))
+                for name, values in request.query.items()
+                for value in values
+            ]
+        )
+        validate_against_openapi(request.method, request.path, query, request.headers, b"")
+        return handler(state, request)
+
+    return validated
 
 
 def _check_params(request: EngineRequest, allowed: set[str]) -> None:

@@ -110,7 +110,7 @@ def history() -> Iterator[tuple[EngineEmulator, HistoryState, FakeClock]]:
 
 
 def audited(clock: FakeClock, key: str, **form: Any) -> ProcessRun:
-    run = ProcessRun({**CASE, "auditRate": 1}, clock, business_key=key)
+    run = ProcessRun({**CASE, "auditRate": 1}, clock, business_key=key, instance_id=key)
     run.complete_external(
         FARE_RULES_TOPIC, fareRuleCheck="ALLOWED", decisionSource="RULES", refundAmount=820.0
     )
@@ -140,7 +140,7 @@ def test_counts_completed_audits_from_the_engine_history_over_http(
         state.add(audited(clock, "A3", auditVerdict="wrong_amount", auditPenaltyAmount=50.0))
         state.add(audited(clock, "A4"))  # the audit is still open: not counted
         # A variable named like the verdict on an instance that ran no audit is not counted.
-        state.add(ProcessRun({**CASE, "auditVerdict": "correct"}, clock, business_key="X"))
+        state.add(ProcessRun({**CASE, "auditVerdict": "correct"}, clock, instance_id="X"))
         poller.poll_once()
         assert values(registry) == {"correct": 1.0, "wrong_decision": 0.0, "wrong_amount": 1.0}
         assert len(engine.requests_to("POST", "/history/process-instance/count")) == 6
