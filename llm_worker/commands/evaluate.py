@@ -188,7 +188,8 @@ def load_cases(path: str, unlabelled: list[int] | None = None) -> list[LabelledC
             )
         )
     if not cases:
-        raise UserError(f"{path} has no cases")
+        none = f" with a label ({len(unlabelled)} with expected: null)" if unlabelled else ""
+        raise UserError(f"{path} has no cases{none}")
     return cases
 
 

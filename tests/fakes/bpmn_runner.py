@@ -329,6 +329,15 @@ class ProcessRun:
         ]
 
     @property
+    def end_event_ids(self) -> set[str]:
+        """Ids of every end event reached so far (an audited refund has two)."""
+        return {
+            r.activity_id
+            for r in self.activities
+            if r.activity_type == "noneEndEvent" and r.ended_at is not None
+        }
+
+    @property
     def end_event(self) -> str | None:
         """The name of the end event the refund reached, once the instance has ended."""
         if not self.ended:

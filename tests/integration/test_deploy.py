@@ -103,7 +103,7 @@ def test_demo_users_are_created_once_and_grant_tasklist_access(
     second = cli(engine, "deploy", "--demo-users")
     assert second.returncode == 0, second.stderr
     assert "demo users: already in place" in second.stdout
-    assert len(state.authorizations) == 6
+    assert len(state.authorizations) == 9
     assert len(state.filters) == 1
 
 
