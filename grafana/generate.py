@@ -480,6 +480,56 @@ def build() -> dict[str, object]:
             )
         )
     )
+    # Audits are read from the engine's history; every replica counts the same ones, so the
+    # replicas are folded with max by (verdict), never summed.
+    audits_7d = f"max by (verdict) (increase(refund_audits_total{{{SEL}}}[7d]))"
+    correct_7d = f'max by (verdict) (increase(refund_audits_total{{{SEL},verdict="correct"}}[7d]))'
+    board = (
+        board.with_row(dash.Row("Audits (production precision)").id(ids()))
+        .with_panel(
+            _stat(
+                ids,
+                "Production precision (7 d)",
+                "Share of the audited automatic refunds of the last 7 days that the refund "
+                "auditors found correct (decision and amount). Audits are a reproducible sample "
+                "of the automatic decisions (auditRate, 5% by default).",
+                [
+                    Query(
+                        f"sum({correct_7d}) / sum({audits_7d})",
+                        "precision",
+                    )
+                ],
+                "percentunit",
+                [(None, "red"), (0.95, "orange"), (0.98, "green")],
+            )
+        )
+        .with_panel(
+            _stat(
+                ids,
+                "Audits completed (7 d)",
+                "Audits of automatic refunds completed in the last 7 days, all verdicts.",
+                [Query(f"sum({audits_7d})", "audits")],
+                "short",
+                [(None, "blue")],
+            )
+        )
+        .with_panel(
+            _series(
+                ids,
+                "Audits by verdict",
+                "Audits completed per day by verdict: correct, wrong_decision (should not have "
+                "been decided this way), wrong_amount (refundable, with another fee).",
+                [
+                    Query(
+                        f"max by (verdict) (increase(refund_audits_total{{{SEL}}}[1d]))",
+                        "{{verdict}}",
+                    )
+                ],
+                "short",
+                width=16,
+            )
+        )
+    )
     model: dict[str, object] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
     return model
 

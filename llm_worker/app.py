@@ -1,5 +1,5 @@
 """The composition root: settings -> logging -> handlers -> engine client -> worker loop, plus the
-observability server and the backlog poller, and the signals that stop them."""
+observability server, the backlog and audit pollers, and the signals that stop them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import FrameType
 
 from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings, without_credentials
 from llm_worker.logs import configure_logging, get_logger
+from llm_worker.observability.audits import AuditPoller
 from llm_worker.observability.backlog import BacklogPoller
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
@@ -90,6 +91,7 @@ class App:
         worker = Worker(client, registry, worker_options(settings), health)
         server = ObservabilityServer(settings.metrics_port, health)
         backlog = BacklogPoller(client.count, registry.topics, settings.backlog_poll_interval_s)
+        audits = AuditPoller(client.count_history, settings.audit_poll_interval_s)
         self._install_signals(worker)
         _log.info(
             "starting",
@@ -103,9 +105,11 @@ class App:
             client.close()
             raise StartupError(str(exc)) from None
         backlog.start()
+        audits.start()
         try:
             worker.run()
         finally:
+            audits.stop()
             backlog.stop()
             client.close()
             server.stop()

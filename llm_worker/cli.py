@@ -42,12 +42,43 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--demo-users",
         action="store_true",
-        help="create the refund-operators and refund-managers groups with a demo user each",
+        help="create the refund-operators, refund-managers and refund-auditors groups with a "
+        "demo user each",
     )
 
     start = sub.add_parser("start", help="start a ticket-refund instance")
     start.add_argument("file", help="JSON file of process variables, or - for stdin")
     start.add_argument("--business-key", default=None, help="business key of the instance")
+
+    reviews = sub.add_parser("reviews", help="reviewed and audited cases from the engine's history")
+    reviews_sub = reviews.add_subparsers(dest="reviews_command", required=True, metavar="COMMAND")
+    export = reviews_sub.add_parser(
+        "export", help="write reviewed and audited cases from the engine's history as eval JSONL"
+    )
+    export.add_argument("--out", required=True, help="JSONL file to write (replaced when done)")
+    export.add_argument(
+        "--since",
+        default=None,
+        help="instances that ended at or after this ISO date or date-time (UTC unless it says); "
+        "default: 30 days before --until",
+    )
+    export.add_argument(
+        "--until",
+        default=None,
+        help="instances that ended before this ISO date or date-time; default: now",
+    )
+    export.add_argument(
+        "--kind",
+        choices=["manual", "audit", "all"],
+        default="all",
+        help="manual reviews, audits of automatic refunds, or both (default)",
+    )
+    export.add_argument(
+        "--page-size",
+        type=int,
+        default=100,
+        help="instances read per history request (1-500, default 100)",
+    )
     return parser
 
 
@@ -65,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = command.run(args)
     except (UserError, SettingsError) as exc:
-        print(f"llm-worker {args.command}: {exc}", file=sys.stderr)
+        name = " ".join(filter(None, (args.command, getattr(args, "reviews_command", None))))
+        print(f"llm-worker {name}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

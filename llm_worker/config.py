@@ -95,6 +95,7 @@ class Settings(BaseSettings):
 
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     backlog_poll_interval_s: float = Field(default=10.0, gt=0, le=600)
+    audit_poll_interval_s: float = Field(default=60.0, gt=0, le=3600)
     readiness_window_s: float = Field(default=60.0, gt=0)
     log_level: LogLevel = LogLevel.INFO
     log_format: LogFormat = LogFormat.CONSOLE

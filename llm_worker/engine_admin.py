@@ -13,6 +13,9 @@ import requests
 from llm_worker.config import Settings, without_credentials
 
 PROCESS_KEY = "ticket-refund"
+# User tasks of bpmn/ticket-refund.bpmn whose outcomes `reviews export` and the audit count read.
+REVIEW_TASKS = ("Task_ManualReview", "Task_EscalatedReview")
+AUDIT_TASK = "Task_AuditRefund"
 DEPLOYMENT_NAME = "ticket-refund"
 DEPLOYMENT_SOURCE = "llm-worker deploy"
 # What a deployment carries: diagrams, decision tables and Camunda Forms.
@@ -20,6 +23,7 @@ RESOURCE_SUFFIXES = (".bpmn", ".dmn", ".form")
 
 OPERATORS = "refund-operators"
 MANAGERS = "refund-managers"
+AUDITORS = "refund-auditors"
 TASK_FILTER_NAME = "Refund cases"
 
 # Authorization resource types and the grant type, as the engine numbers them.
@@ -79,8 +83,13 @@ class DemoUser:
 DEMO_USERS = (
     DemoUser("demo-operator", OPERATORS, "Demo", "Operator"),
     DemoUser("demo-manager", MANAGERS, "Demo", "Manager"),
+    DemoUser("demo-auditor", AUDITORS, "Demo", "Auditor"),
 )
-GROUP_NAMES = {OPERATORS: "Refund operators", MANAGERS: "Refund managers"}
+GROUP_NAMES = {
+    OPERATORS: "Refund operators",
+    MANAGERS: "Refund managers",
+    AUDITORS: "Refund auditors",
+}
 
 
 @dataclass
@@ -265,7 +274,7 @@ class EngineAdmin:
                     "includeAssignedTasks": True,
                 },
                 "properties": {
-                    "description": "Refund reviews and payments waiting for my groups",
+                    "description": "Refund reviews, payments and audits waiting for my groups",
                     "priority": -10,
                     "refresh": True,
                     "variables": [
@@ -309,6 +318,12 @@ class EngineAdmin:
             },
         )
         report.created.append(f"authorization {'/'.join(permissions)} on {resource_id} for {group}")
+
+    # ------------------------------------------------------------------ queries
+
+    def query(self, path: str, operation: str, params: Mapping[str, str]) -> Any:
+        """GET a query endpoint below engine-rest (e.g. /history/process-instance); the JSON."""
+        return self._request("GET", path, operation, params=dict(params))
 
     # ------------------------------------------------------------------ HTTP
 

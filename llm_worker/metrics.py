@@ -53,6 +53,12 @@ EXTERNAL_TASKS_PENDING = Gauge(
     "Unlocked external tasks with retries left waiting on the topic (read from the engine).",
     ["topic"],
 )
+REFUND_AUDITS = Counter(
+    "refund_audits_total",
+    "Completed audits of automatic refunds by verdict, read from the engine's history: the "
+    "audits completed since this process started (every replica counts the same ones).",
+    ["verdict"],
+)
 ENGINE_ERRORS = Counter(
     "llm_worker_engine_errors_total", "Failed requests to the engine, by operation.", ["operation"]
 )

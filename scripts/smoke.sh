@@ -122,7 +122,8 @@ deploy_succeeded() {
 process_deployed() { get "$ENGINE/process-definition/key/ticket-refund" | jq -e '.id'; }
 demo_users_exist() {
   get "$ENGINE/user?memberOfGroup=refund-operators" | jq -e 'length > 0' &&
-    get "$ENGINE/user?memberOfGroup=refund-managers" | jq -e 'length > 0'
+    get "$ENGINE/user?memberOfGroup=refund-managers" | jq -e 'length > 0' &&
+    get "$ENGINE/user?memberOfGroup=refund-auditors" | jq -e 'length > 0'
 }
 tasklist_filter_exists() { get "$ENGINE/filter?resourceType=Task" | jq -e 'length > 0'; }
 
@@ -147,7 +148,7 @@ workers_ready() {
 wait_until "$STARTUP_TIMEOUT_S" "the engine's REST API answers" engine_answers
 wait_until "$STARTUP_TIMEOUT_S" "the deploy job succeeded" deploy_succeeded
 wait_until 30 "ticket-refund is deployed" process_deployed
-wait_until 30 "the demo operators and managers exist" demo_users_exist
+wait_until 30 "the demo operators, managers and auditors exist" demo_users_exist
 wait_until 30 "Tasklist has a task filter" tasklist_filter_exists
 wait_until "$STARTUP_TIMEOUT_S" "$REPLICAS workers are healthy" workers_healthy
 wait_until 60 "every worker is ready (/readyz)" workers_ready
@@ -178,6 +179,12 @@ run_case() {
     task_key=$(jq -r '.task' <<<"$step")
     wait_until "$CASE_TIMEOUT_S" "$name: user task $task_key is open" open_task "$instance" "$task_key"
     task_id=$(open_task "$instance" "$task_key")
+    # The audit waits beside a refund that has already ended: the task never holds it up.
+    while IFS= read -r visited; do
+      [[ -n "$visited" ]] || continue
+      get "$ENGINE/history/activity-instance?processInstanceId=$instance&activityId=$visited&finished=true" |
+        jq -e 'length > 0' >/dev/null || fail "$name: $visited was not reached before $task_key"
+    done < <(jq -r '.reachedBefore[]?' <<<"$step")
     variables=$(jq -c '{variables: .variables}' <<<"$step")
     post_json "$ENGINE/task/$task_id/complete" "$variables" >/dev/null ||
       fail "$name: the engine refused to complete $task_key"
@@ -186,8 +193,9 @@ run_case() {
 
   wait_until "$CASE_TIMEOUT_S" "$name: the instance ended" instance_completed "$instance"
 
-  expected=$(jq -r '.expect.endEvent' "$file")
-  end=$(get "$ENGINE/history/activity-instance?processInstanceId=$instance&activityType=noneEndEvent" | jq -r '[.[].activityId] | join(",")')
+  # An audited refund ends twice (Refunded, then Audited): every end reached, sorted.
+  expected=$(jq -r '[.expect.endEvent] + (.expect.alsoEnded // []) | sort | join(",")' "$file")
+  end=$(get "$ENGINE/history/activity-instance?processInstanceId=$instance&activityType=noneEndEvent" | jq -r '[.[].activityId] | sort | join(",")')
   [[ "$end" == "$expected" ]] || fail "$name: ended at '$end', expected '$expected'"
 
   while IFS= read -r visited; do
@@ -201,7 +209,26 @@ run_case() {
       fail "$name: $variable is $actual, expected $expected"
   done < <(jq -r '.expect.variables | to_entries[] | [.key, (.value | tojson)] | @tsv' "$file")
 
+  # Metrics the case must raise on the workers (summed over the replicas), e.g. an audit's
+  # verdict, read from the engine's history every AUDIT_POLL_INTERVAL_S (60 s by default).
+  while IFS=$'\t' read -r series minimum; do
+    [[ -n "$series" ]] || continue
+    wait_until 150 "$name: the workers count $series" metric_at_least "$series" "$minimum"
+  done < <(jq -r '.expect.metricsAtLeast // {} | to_entries[] | [.key, .value] | @tsv' "$file")
+
   log "ok: case $name ended at $end with the expected variables"
+}
+
+# metric_at_least SERIES MIN: the sample SERIES (name{labels} as exposed) summed over the
+# replicas' /metrics is at least MIN.
+metric_at_least() {
+  local index total=0 count
+  for ((index = 1; index <= REPLICAS; index++)); do
+    count=$(get "http://$(worker_address "$index")/metrics" |
+      awk -v series="$1" '$1 == series { sum += $NF } END { print int(sum) }')
+    total=$((total + count))
+  done
+  ((total >= $2))
 }
 
 # Cases that need failing payments run last, with the workers recreated for them.

@@ -4,7 +4,7 @@ read from the product, so that a drift in the product shows)."""
 from __future__ import annotations
 
 # Section 2's inputs, given when an instance starts, plus the process's own per-instance
-# review SLA.
+# review SLA and audit rate (section 4).
 START_INPUTS = frozenset(
     {
         "bookingId",
@@ -21,5 +21,6 @@ START_INPUTS = frozenset(
         "noShow",
         "passengerCount",
         "reviewSla",
+        "auditRate",
     }
 )

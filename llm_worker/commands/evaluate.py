@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -143,7 +144,9 @@ class Summary:
         }
 
 
-def load_cases(path: str) -> list[LabelledCase]:
+def load_cases(path: str, unlabelled: list[int] | None = None) -> list[LabelledCase]:
+    """The labelled cases of a JSONL file; lines with `"expected": null` (an exported case no
+    one labelled) are skipped, their line numbers appended to `unlabelled`."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -161,6 +164,10 @@ def load_cases(path: str) -> list[LabelledCase]:
             raise UserError(f"{where} is not valid JSON: {exc}") from None
         if not isinstance(item, dict) or "variables" not in item or "expected" not in item:
             raise UserError(f"{where} needs an object with 'variables' and 'expected'")
+        if item["expected"] is None:
+            if unlabelled is not None:
+                unlabelled.append(number)
+            continue
         try:
             expected = Decision(str(item["expected"]).upper())
         except ValueError:
@@ -181,7 +188,8 @@ def load_cases(path: str) -> list[LabelledCase]:
             )
         )
     if not cases:
-        raise UserError(f"{path} has no cases")
+        none = f" with a label ({len(unlabelled)} with expected: null)" if unlabelled else ""
+        raise UserError(f"{path} has no cases{none}")
     return cases
 
 
@@ -256,7 +264,10 @@ def render(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    cases = load_cases(args.file)
+    unlabelled: list[int] = []
+    cases = load_cases(args.file, unlabelled)
+    if unlabelled:
+        print(f"skipped {len(unlabelled)} cases without a label (expected: null)", file=sys.stderr)
     settings = load_settings()
     # Per-decision audit lines would drown the report; warnings and errors still show.
     configure_logging(max(settings.log_level, LogLevel.WARNING, key=_rank), settings.log_format)

@@ -13,12 +13,17 @@ here, each as Camunda 7 does it:
 - `camunda:expression` service tasks evaluate and store camunda:resultVariable;
 - `camunda:executionListener` start/end listeners on automatic elements run around them
   (any other listener makes the runner refuse the diagram rather than ignore it);
-- time is a fake clock: `advance()` moves it, so a PT2H timer is seen firing after 2 hours.
+- time is a fake clock: `advance()` moves it, so a PT2H timer is seen firing after 2 hours;
+- the instance has an id and a business key (for `execution.getProcessInstanceId()` and
+  `getProcessBusinessKey()`), and leaves history as the engine's does: `activities` lists every
+  activity instance with its start, end and (user tasks) assignee, `started_at` / `ended_at`
+  the instance's own times, so tests/fakes/engine_history.py can answer the history REST API.
 """
 
 from __future__ import annotations
 
 import copy
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,13 +48,20 @@ from tests.fakes import juel
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 DIAGRAM = Path(__file__).resolve().parents[2] / "bpmn" / "ticket-refund.bpmn"
+# The id of an instance whose test does not choose one. It hashes outside the default 5% audit
+# sample (bucket 1304 of 10000), so such a test sees no audit task unless it sets auditRate.
+DEFAULT_INSTANCE_ID = "instance-0"
 
 
 class JuelScriptEngine(PythonScriptEngine):  # type: ignore[misc]
     """Spiff's expression hook, answering in JUEL over the task's variables."""
 
+    def __init__(self, instance: juel.InstanceInfo | None = None) -> None:
+        super().__init__()
+        self.instance = instance
+
     def evaluate(self, task: Any, expression: str, external_context: Any = None) -> Any:
-        return juel.evaluate(expression, task.data)
+        return juel.evaluate(expression, task.data, self.instance)
 
     def execute(self, task: Any, script: str, external_context: Any = None) -> Any:
         raise NotImplementedError("the diagram has no script tasks; Camunda would need an engine")
@@ -130,6 +142,24 @@ class UserTaskInfo:
     variables: dict[str, Any]
 
 
+@dataclass
+class ActivityRecord:
+    """One activity instance, as the engine's history keeps it."""
+
+    id: str
+    activity_id: str
+    activity_name: str | None
+    activity_type: str  # Camunda's names: userTask, serviceTask, noneEndEvent, ...
+    started_at: datetime
+    ended_at: datetime | None = None
+    assignee: str | None = None
+    canceled: bool = False
+
+
+# The engine's activityType for the element tags of the diagram.
+_ACTIVITY_TYPES = {"endEvent": "noneEndEvent", "boundaryEvent": "boundaryError"}
+
+
 @dataclass(frozen=True)
 class ExternalTaskInfo:
     id: str
@@ -147,15 +177,26 @@ class ProcessRun:
         clock: FakeClock,
         path: Path = DIAGRAM,
         process_id: str = "ticket-refund",
+        *,
+        business_key: str | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.clock = clock
+        self.id = instance_id or DEFAULT_INSTANCE_ID
+        self.business_key = business_key
+        self.started_at = clock.now
+        self.ended_at: datetime | None = None
+        self.activities: list[ActivityRecord] = []
+        self._records: dict[Any, ActivityRecord] = {}
         self.xml = ET.parse(path).getroot()  # noqa: S314 - the repository's own diagram
         self._elements = {el.get("id"): el for el in self.xml.iter() if el.get("id") is not None}
         parser = _Parser()
         parser.add_bpmn_file(str(path))
         spec = parser.get_spec(process_id)
         self._install_listeners(spec)
-        self.workflow = BpmnWorkflow(spec, script_engine=JuelScriptEngine())
+        self.workflow = BpmnWorkflow(
+            spec, script_engine=JuelScriptEngine(juel.InstanceInfo(self.id, business_key))
+        )
         start = self.workflow.get_next_task(state=TaskState.READY)
         start.data.update(copy.deepcopy(dict(variables)))
         # Topics in the order their external tasks were created, one entry per task.
@@ -210,6 +251,36 @@ class ProcessRun:
             if external and task.id not in self._offered:
                 self._offered.add(task.id)
                 self.external_log.append(spec.topic)
+        self._record_history()
+
+    def _record_history(self) -> None:
+        for task in self.workflow.get_tasks():
+            element = self._elements.get(getattr(task.task_spec, "bpmn_id", None))
+            if element is None or element.tag == f"{BPMN}process":
+                continue
+            done = task.state in (TaskState.COMPLETED, TaskState.CANCELLED)
+            live = task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)
+            record = self._records.get(task.id)
+            if record is None and (done or live):
+                if task.state == TaskState.CANCELLED:
+                    continue  # never entered: a boundary event or branch that did not happen
+                if element.tag == f"{BPMN}boundaryEvent" and not done:
+                    continue  # a boundary waits with its task; it is an activity once it fires
+                tag = element.tag.removeprefix(BPMN)
+                record = ActivityRecord(
+                    id=str(uuid.uuid4()),
+                    activity_id=str(element.get("id")),
+                    activity_name=element.get("name"),
+                    activity_type=_ACTIVITY_TYPES.get(tag, tag),
+                    started_at=self.clock.now,
+                )
+                self._records[task.id] = record
+                self.activities.append(record)
+            if record is not None and done and record.ended_at is None:
+                record.ended_at = self.clock.now
+                record.canceled = task.state == TaskState.CANCELLED
+        if self.ended_at is None and self.workflow.is_completed():
+            self.ended_at = self.clock.now
 
     # ------------------------------------------------------------------ inspection
 
@@ -248,18 +319,32 @@ class ProcessRun:
         return bool(self.workflow.is_completed())
 
     @property
+    def end_events(self) -> list[str]:
+        """Names of the end events reached so far, in the order they were reached (an audited
+        refund reaches Refunded first, then Audited when the audit is done)."""
+        return [
+            str(r.activity_name)
+            for r in self.activities
+            if r.activity_type == "noneEndEvent" and r.ended_at is not None
+        ]
+
+    @property
+    def end_event_ids(self) -> set[str]:
+        """Ids of every end event reached so far (an audited refund has two)."""
+        return {
+            r.activity_id
+            for r in self.activities
+            if r.activity_type == "noneEndEvent" and r.ended_at is not None
+        }
+
+    @property
     def end_event(self) -> str | None:
-        """The name of the end event the instance reached."""
+        """The name of the end event the refund reached, once the instance has ended."""
         if not self.ended:
             return None
-        ends = [
-            t
-            for t in self.workflow.get_tasks(state=TaskState.COMPLETED)
-            if self._elements.get(t.task_spec.bpmn_id) is not None
-            and self._elements[t.task_spec.bpmn_id].tag == f"{BPMN}endEvent"
-        ]
-        assert len(ends) == 1, "exactly one end event is reached"
-        return str(ends[0].task_spec.bpmn_name)
+        ends = [name for name in self.end_events if name != "Audited"]
+        assert len(ends) == 1, f"exactly one end event besides the audit's is reached: {ends}"
+        return ends[0]
 
     @property
     def end_event_id(self) -> str | None:
@@ -344,10 +429,15 @@ class ProcessRun:
         boundary.task_spec._update(boundary)
         self._step()
 
-    def complete_user_task(self, task_id: str, **form: Any) -> None:
+    def complete_user_task(self, task_id: str, *, by: str | None = None, **form: Any) -> None:
+        """Complete a user task with the form's variables; `by` is the assignee (Tasklist has
+        the user claim the task before completing it)."""
         task = next((t for t in self._ready() if t.task_spec.bpmn_id == task_id), None)
         if task is None:
             raise AssertionError(f"user task {task_id} is not open; waiting: {self._waits()}")
+        record = self._records.get(task.id)
+        if record is not None:
+            record.assignee = by
         task.data.update(form)
         task.run()
         self._step()

@@ -1,16 +1,18 @@
 """A JUEL (Java Unified Expression Language 2.2) evaluator for the expressions Camunda 7 runs in
 tests/fakes/bpmn_runner.py: `${...}` composites, literals, identifiers, `execution.getVariable`
-and `setVariable`, String methods, the EL operators and the EL spec's coercion rules (null in
-arithmetic is 0, null in a relational comparison is false, numbers compared as numbers, strings
-coerced to numbers or booleans as section 1.18 says). An identifier that is no variable fails
-as in Camunda ("Cannot resolve identifier"), so a condition that reads a missing variable
-without execution.getVariable is caught by the tests, as it would stop a real instance.
+and `setVariable`, the instance's business key and id, String methods (`hashCode` as Java
+computes it), the EL operators and the EL spec's coercion rules (null in arithmetic is 0, null
+in a relational comparison is false, numbers compared as numbers, strings coerced to numbers or
+booleans as section 1.18 says). An identifier that is no variable fails as in Camunda ("Cannot
+resolve identifier"), so a condition that reads a missing variable without
+execution.getVariable is caught by the tests, as it would stop a real instance.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +170,20 @@ def _arith(op: str, a: Any, b: Any) -> int | float:
         return x / y
     if y == 0:
         raise ELError("division by zero")
-    return x % y
+    # Java's remainder takes the sign of the dividend (Python's % that of the divisor).
+    if isinstance(x, float) or isinstance(y, float):
+        return math.fmod(x, y)
+    remainder = abs(x) % abs(y)
+    return remainder if x >= 0 else -remainder
+
+
+def java_hash_code(text: str) -> int:
+    """java.lang.String.hashCode(): s[0]*31^(n-1) + ... over UTF-16 code units, as a 32-bit int."""
+    units = text.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
 
 
 def _empty(value: Any) -> bool:
@@ -182,11 +197,26 @@ def _empty(value: Any) -> bool:
 # ----------------------------------------------------------------------------- objects
 
 
+@dataclass(frozen=True)
+class InstanceInfo:
+    """What the engine knows of the instance beyond its variables."""
+
+    process_instance_id: str | None = None
+    business_key: str | None = None
+
+
 class Execution:
     """The `execution` object expressions see: variables of the running instance."""
 
-    def __init__(self, variables: Variables) -> None:
+    def __init__(self, variables: Variables, instance: InstanceInfo | None = None) -> None:
         self._variables = variables
+        self._instance = instance or InstanceInfo()
+
+    def getProcessInstanceId(self) -> str | None:
+        return self._instance.process_instance_id
+
+    def getProcessBusinessKey(self) -> str | None:
+        return self._instance.business_key
 
     def getVariable(self, name: str) -> Any:
         return self._variables.get(name)
@@ -198,8 +228,17 @@ class Execution:
         return name in self._variables
 
 
+_EXECUTION_METHODS = (
+    "getVariable",
+    "setVariable",
+    "hasVariable",
+    "getProcessInstanceId",
+    "getProcessBusinessKey",
+)
+
+
 def _call(target: Any, name: str, args: list[Any]) -> Any:
-    if isinstance(target, Execution) and name in ("getVariable", "setVariable", "hasVariable"):
+    if isinstance(target, Execution) and name in _EXECUTION_METHODS:
         return getattr(target, name)(*args)
     if target is None:
         raise ELError(f"cannot call {name}() on null")
@@ -216,6 +255,8 @@ def _call(target: Any, name: str, args: list[Any]) -> Any:
             return isinstance(args[0], str) and target == args[0]
         if name == "isEmpty" and not args:
             return target == ""
+        if name == "hashCode" and not args:
+            return java_hash_code(target)
     raise ELError(f"Method not found: {type(target).__name__}.{name}({len(args)} arguments)")
 
 
@@ -387,7 +428,7 @@ class _Parser:
     def _identifier(name: str) -> Node:
         def resolve(v: Variables) -> Any:
             if name == "execution":
-                return Execution(v)
+                return Execution(v, v.instance if isinstance(v, _Scope) else None)
             if name not in v:
                 raise ELError(
                     f"Unknown property used in expression: Cannot resolve identifier '{name}'"
@@ -400,9 +441,35 @@ class _Parser:
 _COMPOSITE = re.compile(r"[$#]\{((?:[^}'\"]|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")*)\}")
 
 
-def evaluate(expression: str, variables: Variables) -> Any:
+class _Scope(MutableMapping[str, Any]):
+    """The instance's variables (written through) with what the engine knows of the instance."""
+
+    def __init__(self, variables: Variables, instance: InstanceInfo) -> None:
+        self.variables = variables
+        self.instance = instance
+
+    def __getitem__(self, key: str) -> Any:
+        return self.variables[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.variables[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.variables[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.variables)
+
+    def __len__(self) -> int:
+        return len(self.variables)
+
+
+def evaluate(expression: str, variables: Variables, instance: InstanceInfo | None = None) -> Any:
     """Evaluate a Camunda expression text: one `${...}` gives its value, literal text itself,
-    and a mix of both the concatenated string."""
+    and a mix of both the concatenated string. `instance` answers
+    execution.getProcessInstanceId() / getProcessBusinessKey() (None without it)."""
+    if instance is not None:
+        variables = _Scope(variables, instance)
     text = expression.strip()
     parts = list(_COMPOSITE.finditer(text))
     if not parts:

@@ -40,6 +40,7 @@ def test_deploy_sends_the_diagram_and_forms_as_one_deployment(
     assert "deployed ticket-refund version 1" in result.stdout
     (deployment,) = state.deployments
     assert sorted(deployment.resources) == [
+        "ticket-refund-audit.form",
         "ticket-refund-payment.form",
         "ticket-refund-review.form",
         "ticket-refund.bpmn",
@@ -75,7 +76,7 @@ def test_unchanged_redeploy_creates_no_new_version_and_a_change_redeploys_everyt
     assert third.returncode == 0, third.stderr
     assert "ticket-refund version 2" in third.stdout
     # The forms travel with the changed diagram: formRefBinding="deployment" needs them there.
-    assert len(state.deployments[-1].resources) == 3
+    assert len(state.deployments[-1].resources) == 4
 
 
 def test_demo_users_are_created_once_and_grant_tasklist_access(
@@ -85,14 +86,15 @@ def test_demo_users_are_created_once_and_grant_tasklist_access(
     first = cli(engine, "deploy", "--demo-users")
     assert first.returncode == 0, first.stderr
     assert "demo users: created" in first.stdout
-    assert set(state.groups) == {"refund-operators", "refund-managers"}
+    assert set(state.groups) == {"refund-operators", "refund-managers", "refund-auditors"}
     assert state.memberships == {
         ("refund-operators", "demo-operator"),
         ("refund-managers", "demo-manager"),
+        ("refund-auditors", "demo-auditor"),
     }
     grants = {(a["groupId"], a["resourceType"], a["resourceId"]) for a in state.authorizations}
     (task_filter,) = state.filters
-    for group in ("refund-operators", "refund-managers"):
+    for group in ("refund-operators", "refund-managers", "refund-auditors"):
         assert (group, 0, "tasklist") in grants
         assert (group, 6, "ticket-refund") in grants
         assert (group, 5, task_filter["id"]) in grants
@@ -101,7 +103,7 @@ def test_demo_users_are_created_once_and_grant_tasklist_access(
     second = cli(engine, "deploy", "--demo-users")
     assert second.returncode == 0, second.stderr
     assert "demo users: already in place" in second.stdout
-    assert len(state.authorizations) == 6
+    assert len(state.authorizations) == 9
     assert len(state.filters) == 1
 
 

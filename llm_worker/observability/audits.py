@@ -1,0 +1,86 @@
+"""Reads completed audits of automatic refunds from the engine's history into
+`refund_audits_total{verdict}`.
+
+The worker never sees user tasks, so the audit outcomes come from the engine: one
+`/history/process-instance/count` (POST: the verdicts hold '_', which the GET form's
+`name_eq_value` filter cannot carry) per verdict per period (AUDIT_POLL_INTERVAL_S), from one
+thread per process. An audited instance completes when its audit is done (the refund ended
+before), so "completed, executed the audit task, auditVerdict = v" counts the finished audits.
+
+The engine's count is a total over its history, which shrinks when history cleanup removes old
+instances, and every replica reads the same total. Exported as the engine's total it would
+look like counter resets to Prometheus. So each process exports a true counter: the audits
+completed since its first successful count (that first count is the baseline, the series start
+at 0), growing by the increase of the engine's count at each later round; a decrease (history
+cleanup) moves the baseline. Every replica counts the same audits: aggregate with
+`max by (verdict) (increase(refund_audits_total[w]))`, never `sum`. When a count fails the
+counter keeps its value and catches up at the next successful round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from prometheus_client import Counter
+
+from llm_worker.engine_admin import AUDIT_TASK, PROCESS_KEY
+from llm_worker.logs import get_logger
+from llm_worker.metrics import REFUND_AUDITS
+from llm_worker.observability.periodic import PeriodicPoller
+from llm_worker.refund.labels import AuditVerdict
+
+_log = get_logger(__name__)
+
+
+def audit_query(verdict: AuditVerdict) -> dict[str, Any]:
+    """The history query (a HistoricProcessInstanceQueryDto) of the completed audits with this
+    verdict: instances that completed, ran the audit task and hold this auditVerdict."""
+    return {
+        "processDefinitionKey": PROCESS_KEY,
+        "completed": True,
+        "executedActivityIdIn": [AUDIT_TASK],
+        "variables": [{"name": "auditVerdict", "operator": "eq", "value": verdict.value}],
+    }
+
+
+class AuditPoller(PeriodicPoller):
+    """Counts completed audits by verdict every `interval_s` into `refund_audits_total`."""
+
+    def __init__(
+        self,
+        count: Callable[[Mapping[str, Any]], int],
+        interval_s: float,
+        counter: Counter = REFUND_AUDITS,
+    ) -> None:
+        super().__init__(interval_s, "audit-poller")
+        self._count = count
+        self._counter = counter
+        self._seen: dict[AuditVerdict, int] = {}
+        self._failing = False
+        for verdict in AuditVerdict:
+            counter.labels(verdict=verdict.value)  # every verdict is a series from the start
+
+    def poll_once(self) -> None:
+        """One round: one count per verdict; a failed count leaves that verdict for later."""
+        for verdict in AuditVerdict:
+            if self._stop.is_set():
+                return
+            try:
+                total = int(self._count(audit_query(verdict)))
+            except Exception as exc:  # any failure of the count keeps the poller alive
+                if not self._failing:
+                    self._failing = True
+                    _log.warning(
+                        "audit count failed; counting again next round",
+                        verdict=verdict.value,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                continue
+            if self._failing:
+                self._failing = False
+                _log.info("audit count works again", verdict=verdict.value, total=total)
+            previous = self._seen.get(verdict)
+            self._seen[verdict] = total
+            if previous is not None and total > previous:
+                self._counter.labels(verdict=verdict.value).inc(total - previous)
