@@ -81,3 +81,46 @@ def test_run_with_the_metrics_port_taken_is_one_line(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("llm-worker run:") and "METRICS_PORT" in last
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_price_override_is_reported(tmp_path: Path) -> None:
+    # The engine is never asked: the settings are checked first.
+    result = check(
+        tmp_path,
+        CAMUNDA_URL="http://127.0.0.1:9/engine-rest",
+        LLM_PRICE_OVERRIDES="gpt-4o-mini=cheap",
+    )
+    assert result.returncode == 2
+    assert "settings: ok" not in result.stdout
+    assert result.stderr.strip() == (
+        "llm-worker check: invalid setting LLM_PRICE_OVERRIDES: 'gpt-4o-mini=cheap' is not "
+        "model=PROMPT/COMPLETION in USD per million tokens (e.g. gpt-4o-mini=0.15/0.60)"
+    )
+
+
+# Credentials written inside CAMUNDA_URL / OPENAI_BASE_URL never reach the output.
+PASSWORD = "s3cret-Pw-42"
+
+
+def _with_credentials(url: str) -> str:
+    return url.replace("http://", f"http://refund-admin:{PASSWORD}@", 1)
+
+
+def test_check_does_not_print_the_password(tmp_path: Path) -> None:
+    with EngineEmulator(auth=("refund-admin", PASSWORD)) as engine:
+        ok = check(tmp_path, CAMUNDA_URL=_with_credentials(engine.url))
+    assert ok.returncode == 0, ok.stderr
+    assert "engine: ok" in ok.stdout
+    assert PASSWORD not in ok.stdout + ok.stderr
+
+    down = _with_credentials(f"http://127.0.0.1:{free_port()}/engine-rest")
+    failed = check(tmp_path, CAMUNDA_URL=down)
+    assert failed.returncode == 2 and "does not answer" in failed.stderr
+    assert PASSWORD not in failed.stdout + failed.stderr
+
+
+def test_check_does_not_print_the_llm_url_password(tmp_path: Path, engine: EngineEmulator) -> None:
+    llm = _with_credentials(f"http://127.0.0.1:{free_port()}/v1")
+    failed = check(tmp_path, CAMUNDA_URL=engine.url, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm)
+    assert failed.returncode == 2 and "LLM at http://127.0.0.1:" in failed.stderr
+    assert PASSWORD not in failed.stdout + failed.stderr

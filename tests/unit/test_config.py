@@ -10,6 +10,7 @@ from llm_worker.config import (
     LogFormat,
     SettingsError,
     load_settings,
+    without_credentials,
 )
 
 
@@ -72,3 +73,30 @@ def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> No
     settings = load_settings()
     assert settings.log_format is LogFormat.JSON
     assert settings.metrics_port == 9999
+
+
+@pytest.mark.parametrize("strategy", ["llm", "hybrid"])
+def test_a_strategy_without_a_key_names_decision_strategy(
+    monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    # A check across settings names its variable, not the pseudo-variable 'settings'.
+    monkeypatch.setenv("DECISION_STRATEGY", strategy)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value) == (
+        f"invalid setting DECISION_STRATEGY: {strategy} needs OPENAI_API_KEY "
+        "(set the key, or use rules)"
+    )
+
+
+def test_a_field_check_has_no_pydantic_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_TOPICS", "analyze-fare-rules,refunds")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("invalid setting WORKER_TOPICS: unknown topic(s) refunds;")
+
+
+def test_without_credentials() -> None:
+    assert without_credentials("http://u:p@h:8080/engine-rest") == "http://h:8080/engine-rest"
+    assert without_credentials("x for url: https://u@h/a?b=c@d") == "x for url: https://h/a?b=c@d"
+    assert without_credentials("http://h:8080/engine-rest") == "http://h:8080/engine-rest"

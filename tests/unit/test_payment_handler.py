@@ -151,3 +151,20 @@ def test_failure_rate_setting_reaches_the_simulated_gateway() -> None:
     assert outcome == BpmnError(
         PAYMENT_API_ERROR, "simulated payment gateway failure (PAYMENT_FAILURE_RATE=1)"
     )
+
+
+class NeverCalled:
+    def pay(self, payment: RefundPayment) -> PaymentReceipt:
+        raise AssertionError("an invalid amount must not reach the gateway")
+
+
+@pytest.mark.parametrize("amount", ["123456789012345678901234567890.1234", "1" * 40 + ".0001"])
+def test_an_overlong_amount_goes_to_the_operator(amount: str) -> None:
+    task = _task(
+        "pi-1",
+        bookingId=TypedValue("ABC123", "String"),
+        refundAmount=TypedValue(amount, "String"),
+        currency=TypedValue("USD", "String"),
+    )
+    outcome = make_payment_handler(load_settings(), NeverCalled())(task)
+    assert outcome == BpmnError(PAYMENT_INVALID_REQUEST, "refundAmount is not a usable amount")
