@@ -124,3 +124,25 @@ def test_check_does_not_print_the_llm_url_password(tmp_path: Path, engine: Engin
     failed = check(tmp_path, CAMUNDA_URL=engine.url, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm)
     assert failed.returncode == 2 and "LLM at http://127.0.0.1:" in failed.stderr
     assert PASSWORD not in failed.stdout + failed.stderr
+
+
+def test_shows_the_review_threshold_and_payment_ceiling_by_currency(
+    tmp_path: Path, engine: EngineEmulator
+) -> None:
+    result = check(
+        tmp_path,
+        CAMUNDA_URL=engine.url,
+        MANUAL_REVIEW_THRESHOLDS="EUR=4600,XOF=3000000",
+        PAYMENT_MAX_AMOUNT=10000,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result.stdout.splitlines()}
+    review, ceiling = lines["review threshold"], lines["payment ceiling"]
+    assert review.startswith("USD 5000, EUR 4600 (set), GBP 3645*, ")
+    assert "JPY 720000*, " in review and "INR 428500*, " in review
+    assert review.endswith(
+        ", XOF 3000000 (set) (* 5000 USD converted at the reference exchange rates of "
+        "2025-06-30; without a currency 5000)"
+    )
+    assert ceiling.startswith("USD 10000, EUR 8530*, GBP 7290*, ")
+    assert ceiling.endswith("(* 10000 USD converted at the reference exchange rates of 2025-06-30)")

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from llm_worker.config import DecisionStrategy
+from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.decider import Advice, Decider
 from llm_worker.refund.guardrails import Guardrail, check_answer, numbers_in
 from llm_worker.refund.inputs import PlainVariable
@@ -234,7 +235,7 @@ def _decide(answer: LlmAnswer, **variables: Any) -> Any:
     base.update(variables)
     decider = Decider(
         strategy=DecisionStrategy.LLM,
-        threshold=Decimal(5000),
+        threshold=CurrencyLimits(Decimal(5000), "USD"),
         advisor=OneAnswer(answer),
         clock=lambda: REQUEST,
     )
