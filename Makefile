@@ -10,11 +10,12 @@ test: setup lint pytest
 
 setup: $(VENV)/.installed node_modules/.installed .tools-installed
 
+# Every package comes from the lock and must match one of its hashes; the project itself is
+# then built with the locked build backend (no build isolation, so nothing unhashed is fetched).
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -65,10 +66,18 @@ bench:
 bench-reader:
 	$(PY) benchmarks/reader.py
 
+# The locks pin every distribution by hash (install with --require-hashes), and also pin the
+# build backend of pyproject.toml's [build-system] (the `-` input), so that the project can be
+# built from hashed packages too. Versions already locked are kept; `make lock` after changing
+# pyproject.toml adds or moves only what the change needs.
+BUILD_REQUIRES := $(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires']))"
+COMPILE := $(BIN)/uv pip compile pyproject.toml - --generate-hashes --python-version 3.11 -q
+
+# The runtime lock is constrained by the dev lock: the image runs the versions the tests ran.
 lock:
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml -o requirements.lock --python-version 3.11 -q
-	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11 -q
+	$(BUILD_REQUIRES) | $(COMPILE) --extra dev -o requirements-dev.lock
+	$(BUILD_REQUIRES) | $(COMPILE) --constraint requirements-dev.lock -o requirements.lock
 
 clean:
 	rm -rf $(VENV) node_modules .tools-installed .mypy_cache .ruff_cache .pytest_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from llm_worker.refund.currency import REFERENCE_RATES, REFERENCE_RATES_DATE, CurrencyLimits
 
 FARE_RULES_TOPIC = "analyze-fare-rules"
 PAYMENT_TOPIC = "process-refund-payment"
@@ -46,6 +49,32 @@ _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 def without_credentials(text: str) -> str:
     """A URL, or a message quoting one, as it may be shown: `user:password@` in it is dropped."""
     return _URL_CREDENTIALS.sub("", text)
+
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_AMOUNTS_FORMAT = "CURRENCY=AMOUNT, comma-separated (e.g. EUR=4600,JPY=750000)"
+
+
+def parse_amounts(raw: str) -> dict[str, Decimal]:
+    """`EUR=4600,JPY=750000` (MANUAL_REVIEW_THRESHOLDS, PAYMENT_MAX_AMOUNTS) by currency code."""
+    amounts: dict[str, Decimal] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        code, sep, number = (part.strip() for part in item.partition("="))
+        code = code.upper()
+        if not sep or not _CURRENCY.fullmatch(code):
+            raise ValueError(f"{item.strip()[:40]!r} is not {_AMOUNTS_FORMAT}")
+        try:
+            amount = Decimal(number)
+        except InvalidOperation:
+            amount = Decimal("NaN")
+        if not amount.is_finite() or amount < 0:
+            raise ValueError(f"{code}={number[:30]} is not an amount of 0 or more")
+        if code in amounts:
+            raise ValueError(f"{code} is given twice")
+        amounts[code] = amount
+    return amounts
 
 
 class SettingsError(ValueError):
@@ -87,11 +116,15 @@ class Settings(BaseSettings):
     llm_rate_limit_period_s: float = Field(default=60.0, gt=0)
     llm_price_overrides: str | None = None
     decision_strategy: DecisionStrategy | None = None
-    manual_review_threshold: float = Field(default=5000.0, ge=0)
+    manual_review_threshold: Decimal = Field(default=Decimal(5000), ge=0, allow_inf_nan=False)
+    manual_review_currency: str = "USD"
+    manual_review_thresholds: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
 
     payment_gateway_url: AnyHttpUrl | None = None
     payment_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     payment_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    payment_max_amount: Decimal = Field(default=Decimal(20000), gt=0, allow_inf_nan=False)
+    payment_max_amounts: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
 
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     backlog_poll_interval_s: float = Field(default=10.0, gt=0, le=600)
@@ -118,6 +151,34 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(ALL_TOPICS)}"
             )
+        return value
+
+    @field_validator("manual_review_currency", mode="before")
+    @classmethod
+    def _known_currency(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        code = value.strip().upper()
+        if not _CURRENCY.fullmatch(code):
+            raise ValueError(f"{value.strip()[:20]!r} is not a three-letter ISO 4217 code")
+        if code not in REFERENCE_RATES:
+            raise ValueError(
+                f"{code} is not in the reference exchange rates of "
+                f"{REFERENCE_RATES_DATE.isoformat()}, so no threshold can be converted from it"
+            )
+        return code
+
+    @field_validator("manual_review_thresholds", "payment_max_amounts", mode="before")
+    @classmethod
+    def _split_amounts(cls, value: object) -> object:
+        return parse_amounts(value) if isinstance(value, str) else value
+
+    @field_validator("payment_max_amounts")
+    @classmethod
+    def _positive_amounts(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        zero = [code for code, amount in value.items() if amount <= 0]
+        if zero:
+            raise ValueError(f"a payment ceiling must be above 0 ({', '.join(zero)})")
         return value
 
     @field_validator("log_level", mode="before")
@@ -151,6 +212,22 @@ class Settings(BaseSettings):
         if self.openai_api_key and self.openai_api_key.get_secret_value():
             return DecisionStrategy.HYBRID
         return DecisionStrategy.RULES
+
+    @property
+    def review_thresholds(self) -> CurrencyLimits:
+        """MANUAL_REVIEW_THRESHOLD in MANUAL_REVIEW_CURRENCY, converted unless listed."""
+        return CurrencyLimits(
+            self.manual_review_threshold,
+            self.manual_review_currency,
+            self.manual_review_thresholds,
+        )
+
+    @property
+    def payment_ceiling(self) -> CurrencyLimits:
+        """PAYMENT_MAX_AMOUNT in MANUAL_REVIEW_CURRENCY, converted unless listed."""
+        return CurrencyLimits(
+            self.payment_max_amount, self.manual_review_currency, self.payment_max_amounts
+        )
 
     @property
     def engine_url(self) -> str:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from llm_worker.config import Settings
+from tests.fakes.bad_gateway import BadGateway
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.real_engine import EmulatorDriver, EngineDriver, RestDriver
 from tests.support import REPO_ROOT, free_port, wait_until
@@ -204,6 +205,13 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
 def engine() -> Iterator[EngineEmulator]:
     with EngineEmulator() as emulator:
         yield emulator
+
+
+@pytest.fixture
+def html_502() -> Iterator[str]:
+    """The engine-rest URL of a proxy that answers 502 with an HTML page (no JSON)."""
+    with BadGateway() as proxy:
+        yield proxy.url
 
 
 @pytest.fixture

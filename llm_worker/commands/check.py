@@ -8,7 +8,11 @@ from llm_worker.commands import UserError
 from llm_worker.config import Settings, load_settings, without_credentials
 from llm_worker.llm.pricing import price_table
 from llm_worker.observability.health import Health
+from llm_worker.refund.currency import Basis, CurrencyLimits, plain
 from llm_worker.runtime.engine import EngineClient, EngineError
+
+# Shown by `check` next to the base currency and any currency with its own amount.
+COMMON_CURRENCIES = ("USD", "EUR", "GBP", "CHF", "CAD", "AUD", "JPY", "CNY", "INR", "AED")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,11 +23,30 @@ def run(args: argparse.Namespace) -> int:
         f"settings: ok (topics {', '.join(settings.worker_topics)}, "
         f"concurrency {settings.worker_concurrency}, strategy {settings.strategy.value})"
     )
+    print(f"review threshold: {_by_currency(settings.review_thresholds, without_currency=True)}")
+    print(f"payment ceiling: {_by_currency(settings.payment_ceiling, without_currency=False)}")
     print(f"engine: {_check_engine(settings)}")
     llm = _check_llm(settings)
     if llm:
         print(f"llm: {llm}")
     return 0
+
+
+def _by_currency(limits: CurrencyLimits, *, without_currency: bool) -> str:
+    """The effective limit in a few currencies, so an operator sees what the conversion does."""
+    codes = dict.fromkeys([limits.currency, *COMMON_CURRENCIES, *sorted(limits.amounts)])
+    shown = []
+    for code in codes:
+        limit = limits.in_currency(code)
+        if limit is None:
+            continue
+        mark = {Basis.SET: " (set)", Basis.CONVERTED: "*"}.get(limit.basis, "")
+        shown.append(f"{code} {plain(limit.amount)}{mark}")
+    note = f"; without a currency {plain(limits.amount)}" if without_currency else ""
+    return (
+        f"{', '.join(shown)} (* {plain(limits.amount)} {limits.currency} converted at the "
+        f"reference exchange rates of {limits.rates_date.isoformat()}{note})"
+    )
 
 
 def _check_engine(settings: Settings) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 from typing import Any
 
 from llm_worker.config import DecisionStrategy, Settings
@@ -24,7 +23,7 @@ def build_decider(settings: Settings) -> Decider:
         advisor = build_advisor(settings)
     return Decider(
         strategy=strategy,
-        threshold=Decimal(str(settings.manual_review_threshold)),
+        threshold=settings.review_thresholds,
         advisor=advisor,
     )
 

@@ -18,6 +18,7 @@ from llm_worker.payment import (
     SimulatedPaymentGateway,
     idempotency_key,
 )
+from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.runtime.task import BpmnError, Complete, Handler, Task, TaskOutcome
 
 # The process retries this one with a back-off, then hands the case to an operator.
@@ -48,10 +49,11 @@ def build_gateway(settings: Settings) -> PaymentGateway:
 def make_payment_handler(settings: Settings, gateway: PaymentGateway | None = None) -> Handler:
     """The handler for PAYMENT_TOPIC; `gateway` defaults to the one the settings name."""
     chosen = gateway if gateway is not None else build_gateway(settings)
+    ceiling = settings.payment_ceiling
 
     def handle(task: Task) -> TaskOutcome:
         try:
-            payment = refund_payment(task)
+            payment = refund_payment(task, ceiling)
         except InvalidPaymentError as exc:
             log.warning("refund payment not attempted", reason=str(exc))
             return BpmnError(PAYMENT_INVALID_REQUEST, str(exc))
@@ -75,8 +77,12 @@ def make_payment_handler(settings: Settings, gateway: PaymentGateway | None = No
     return handle
 
 
-def refund_payment(task: Task) -> RefundPayment:
-    """Read and check the task's variables; raise InvalidPaymentError naming the problem."""
+def refund_payment(task: Task, ceiling: CurrencyLimits) -> RefundPayment:
+    """Read and check the task's variables; raise InvalidPaymentError naming the problem.
+
+    `ceiling` caps every payment, with or without a ticketPrice: an amount typed with an extra
+    zero is never paid.
+    """
     if not task.process_instance_id:
         raise ValueError("external task without a process instance id")
     booking_id = task.value("bookingId")
@@ -98,10 +104,24 @@ def refund_payment(task: Task) -> RefundPayment:
     currency = task.value("currency")
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency.strip().upper()):
         raise InvalidPaymentError("currency is missing or not an ISO 4217 code such as USD")
+    currency = currency.strip().upper()
+    limit = ceiling.in_currency(currency)
+    if limit is None:
+        raise InvalidPaymentError(
+            f"there is no payment ceiling for currency {currency} (PAYMENT_MAX_AMOUNTS does not "
+            "name it and the reference exchange rates do not list it): pay it outside the "
+            "process and close the case, or ask for the currency to be added"
+        )
+    if amount > limit.amount:
+        raise InvalidPaymentError(
+            f"refundAmount {amount} {currency} is above the payment ceiling of "
+            f"{limit.describe(ceiling)}: correct the amount and retry, or pay it outside the "
+            "process and close the case"
+        )
     return RefundPayment(
         booking_id=booking_id.strip(),
         amount=amount,
-        currency=currency.strip().upper(),
+        currency=currency,
         idempotency_key=idempotency_key(task.process_instance_id),
     )
 

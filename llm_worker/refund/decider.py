@@ -11,6 +11,7 @@ from typing import Protocol
 
 from llm_worker.config import DecisionStrategy
 from llm_worker.logs import get_logger
+from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.guardrails import check_answer
 from llm_worker.refund.inputs import CaseProblems, Variable, read_case
 from llm_worker.refund.models import (
@@ -78,7 +79,7 @@ class Decider:
         self,
         *,
         strategy: DecisionStrategy,
-        threshold: Decimal,
+        threshold: CurrencyLimits,
         advisor: Advisor | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.models import Decision, RefundCase
 from llm_worker.refund.reading import Kind, Per, Reading, Scope, Statement
 from llm_worker.refund.reading.applying import quote, select
@@ -36,8 +37,9 @@ class RuleResult:
     evidence: str = ""
 
 
-def decide_by_facts(case: RefundCase, threshold: Decimal) -> RuleResult | None:
-    """Steps 1 to 3: decided from the facts alone, in every strategy."""
+def decide_by_facts(case: RefundCase, thresholds: CurrencyLimits) -> RuleResult | None:
+    """Steps 1 to 3: decided from the facts alone, in every strategy; `thresholds` are the
+    manual-review thresholds by currency."""
     if case.involuntary:
         why = (
             "the flight was cancelled"
@@ -76,14 +78,25 @@ def decide_by_facts(case: RefundCase, threshold: Decimal) -> RuleResult | None:
             "by an operator.",
             blocks_allowed=True,
         )
-    if case.ticket_price is not None and case.ticket_price > threshold:
-        return RuleResult(
-            Decision.MANUAL,
-            3,
-            f"Ticket price {_money(case.ticket_price, case.currency)} is above the manual-review "
-            f"threshold of {_money(threshold, case.currency)}.",
-            blocks_allowed=True,
-        )
+    if case.ticket_price is not None:
+        threshold = thresholds.in_currency(case.currency)
+        if threshold is None:
+            return RuleResult(
+                Decision.MANUAL,
+                3,
+                "The ticket price cannot be checked: there is no review threshold for currency "
+                f"{case.currency} (neither MANUAL_REVIEW_THRESHOLDS nor the reference exchange "
+                "rates name it).",
+                blocks_allowed=True,
+            )
+        if case.ticket_price > threshold.amount:
+            return RuleResult(
+                Decision.MANUAL,
+                3,
+                f"Ticket price {_money(case.ticket_price, case.currency)} is above the "
+                f"manual-review threshold of {threshold.describe(thresholds)}.",
+                blocks_allowed=True,
+            )
     if case.fare_rules is None or not case.fare_rules.strip():
         return RuleResult(
             Decision.MANUAL,

@@ -1,1 +1,2 @@
-"""Fakes for tests: a Camunda 7 engine-rest emulator and an OpenAI-compatible LLM server."""
+"""Fakes for tests: a Camunda 7 engine-rest emulator, an OpenAI-compatible LLM server and the
+other servers and tasks the tests talk to."""

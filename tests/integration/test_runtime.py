@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import StartWorker, WorkerProcess, emulator_only, wait_until
+from tests.fakes.engine import EngineEmulator, RecordedRequest
 from tests.fakes.llm import FakeLLM
 from tests.fakes.real_engine import EngineDriver, TaskRef
 
@@ -308,3 +309,40 @@ def test_a_handler_bug_is_reported_as_failure_with_retries_down_to_an_incident(
     assert failure_logs and all(e.get("bookingId") == "BUG" for e in failure_logs)
     assert all(e.get("task_id") == bug.id for e in failure_logs)
     assert worker.stop() == 0
+
+
+# With ASYNC_RESPONSE_TIMEOUT_MS=0 (allowed) an idle worker does not spin on the engine.
+def test_empty_polls_without_long_polling_are_paced(
+    start_worker: StartWorker, engine: EngineEmulator
+) -> None:
+    worker = start_worker(CAMUNDA_URL=engine.url, ASYNC_RESPONSE_TIMEOUT_MS=0)
+
+    def four_fetches() -> list[RecordedRequest] | None:
+        found = engine.fetch_requests()
+        return found[:4] if len(found) >= 4 else None
+
+    fetches = engine.wait_for(four_fetches, timeout=20, message="four empty fetches")
+    gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(fetches)]
+    # Unpaced, the next fetch follows within milliseconds (hundreds a second); paced, about 1 s.
+    assert min(gaps) > 0.25, gaps
+    # A task that arrives is still taken on the next poll.
+    task_id = engine.create_task("process-refund-payment", {})
+    engine.wait_for(
+        lambda: engine.bpmn_error(task_id) or engine.completion(task_id),
+        timeout=15,
+        message="the task handled",
+    )
+    assert worker.stop() == 0
+
+
+def test_run_does_not_log_the_password(start_worker: StartWorker, html_502: str) -> None:
+    # Credentials written inside CAMUNDA_URL never reach the log (requests quotes the URL).
+    password = "s3cret-Pw-42"
+    url = html_502.replace("http://", f"http://refund-admin:{password}@", 1)
+    worker = start_worker(CAMUNDA_URL=url, ASYNC_RESPONSE_TIMEOUT_MS=0)
+    worker.wait_for_log(lambda e: e.get("event") == "starting", message="the starting line")
+    worker.wait_for_log(
+        lambda e: "502" in str(e), message="an engine error logged with the engine's answer"
+    )
+    worker.stop()
+    assert password not in worker.raw_log()

@@ -81,3 +81,68 @@ def test_run_with_the_metrics_port_taken_is_one_line(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("llm-worker run:") and "METRICS_PORT" in last
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_price_override_is_reported(tmp_path: Path) -> None:
+    # The engine is never asked: the settings are checked first.
+    result = check(
+        tmp_path,
+        CAMUNDA_URL="http://127.0.0.1:9/engine-rest",
+        LLM_PRICE_OVERRIDES="gpt-4o-mini=cheap",
+    )
+    assert result.returncode == 2
+    assert "settings: ok" not in result.stdout
+    assert result.stderr.strip() == (
+        "llm-worker check: invalid setting LLM_PRICE_OVERRIDES: 'gpt-4o-mini=cheap' is not "
+        "model=PROMPT/COMPLETION in USD per million tokens (e.g. gpt-4o-mini=0.15/0.60)"
+    )
+
+
+# Credentials written inside CAMUNDA_URL / OPENAI_BASE_URL never reach the output.
+PASSWORD = "s3cret-Pw-42"
+
+
+def _with_credentials(url: str) -> str:
+    return url.replace("http://", f"http://refund-admin:{PASSWORD}@", 1)
+
+
+def test_check_does_not_print_the_password(tmp_path: Path) -> None:
+    with EngineEmulator(auth=("refund-admin", PASSWORD)) as engine:
+        ok = check(tmp_path, CAMUNDA_URL=_with_credentials(engine.url))
+    assert ok.returncode == 0, ok.stderr
+    assert "engine: ok" in ok.stdout
+    assert PASSWORD not in ok.stdout + ok.stderr
+
+    down = _with_credentials(f"http://127.0.0.1:{free_port()}/engine-rest")
+    failed = check(tmp_path, CAMUNDA_URL=down)
+    assert failed.returncode == 2 and "does not answer" in failed.stderr
+    assert PASSWORD not in failed.stdout + failed.stderr
+
+
+def test_check_does_not_print_the_llm_url_password(tmp_path: Path, engine: EngineEmulator) -> None:
+    llm = _with_credentials(f"http://127.0.0.1:{free_port()}/v1")
+    failed = check(tmp_path, CAMUNDA_URL=engine.url, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=llm)
+    assert failed.returncode == 2 and "LLM at http://127.0.0.1:" in failed.stderr
+    assert PASSWORD not in failed.stdout + failed.stderr
+
+
+def test_shows_the_review_threshold_and_payment_ceiling_by_currency(
+    tmp_path: Path, engine: EngineEmulator
+) -> None:
+    result = check(
+        tmp_path,
+        CAMUNDA_URL=engine.url,
+        MANUAL_REVIEW_THRESHOLDS="EUR=4600,XOF=3000000",
+        PAYMENT_MAX_AMOUNT=10000,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result.stdout.splitlines()}
+    review, ceiling = lines["review threshold"], lines["payment ceiling"]
+    assert review.startswith("USD 5000, EUR 4600 (set), GBP 3645*, ")
+    assert "JPY 720000*, " in review and "INR 428500*, " in review
+    assert review.endswith(
+        ", XOF 3000000 (set) (* 5000 USD converted at the reference exchange rates of "
+        "2025-06-30; without a currency 5000)"
+    )
+    assert ceiling.startswith("USD 10000, EUR 8530*, GBP 7290*, ")
+    assert ceiling.endswith("(* 10000 USD converted at the reference exchange rates of 2025-06-30)")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from llm_worker.cli import build_parser, main
+from tests.conftest import worker_env
 
 
 def test_every_contract_command_is_known() -> None:
@@ -44,3 +47,37 @@ def test_bad_setting_prints_one_line_without_traceback() -> None:
     assert "WORKER_CONCURRENCY" in lines[0]
     assert "Traceback" not in proc.stderr
     assert "sk-secret-1" not in proc.stderr + proc.stdout
+
+
+# `llm-worker eval ... | head` ends quietly when the reader goes away, no traceback.
+@pytest.mark.integration
+def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path) -> None:
+    case = {"bookingId": "B1", "fareRules": "NON-REFUNDABLE", "ticketPrice": 100, "currency": "USD"}
+    # Every case a mistake: the report lists them all, far more than a pipe buffer holds, so
+    # the writer is still writing when the reader closes the pipe.
+    lines = [
+        json.dumps({"id": f"case-{n}", "variables": case, "expected": "ALLOWED"})
+        for n in range(3000)
+    ]
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_worker", "eval", str(cases), "--json"],
+        env=worker_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert code == 141

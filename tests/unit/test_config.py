@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from llm_worker.config import (
@@ -10,7 +12,9 @@ from llm_worker.config import (
     LogFormat,
     SettingsError,
     load_settings,
+    without_credentials,
 )
+from llm_worker.refund.currency import CurrencyLimits
 
 
 def test_defaults_run_on_rules_without_a_key() -> None:
@@ -72,3 +76,86 @@ def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> No
     settings = load_settings()
     assert settings.log_format is LogFormat.JSON
     assert settings.metrics_port == 9999
+
+
+@pytest.mark.parametrize("strategy", ["llm", "hybrid"])
+def test_a_strategy_without_a_key_names_decision_strategy(
+    monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    # A check across settings names its variable, not the pseudo-variable 'settings'.
+    monkeypatch.setenv("DECISION_STRATEGY", strategy)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value) == (
+        f"invalid setting DECISION_STRATEGY: {strategy} needs OPENAI_API_KEY "
+        "(set the key, or use rules)"
+    )
+
+
+def test_a_field_check_has_no_pydantic_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_TOPICS", "analyze-fare-rules,refunds")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("invalid setting WORKER_TOPICS: unknown topic(s) refunds;")
+
+
+def test_without_credentials() -> None:
+    assert without_credentials("http://u:p@h:8080/engine-rest") == "http://h:8080/engine-rest"
+    assert without_credentials("x for url: https://u@h/a?b=c@d") == "x for url: https://h/a?b=c@d"
+    assert without_credentials("http://h:8080/engine-rest") == "http://h:8080/engine-rest"
+
+
+def test_review_thresholds_and_payment_ceiling_by_currency(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert defaults.review_thresholds == CurrencyLimits(Decimal(5000), "USD", {})
+    assert defaults.payment_ceiling == CurrencyLimits(Decimal(20000), "USD", {})
+    monkeypatch.setenv("MANUAL_REVIEW_THRESHOLD", "4000.50")
+    monkeypatch.setenv("MANUAL_REVIEW_CURRENCY", " eur ")
+    monkeypatch.setenv("MANUAL_REVIEW_THRESHOLDS", "usd=4600, JPY=750000,")
+    monkeypatch.setenv("PAYMENT_MAX_AMOUNT", "15000")
+    monkeypatch.setenv("PAYMENT_MAX_AMOUNTS", "GBP=12000")
+    settings = load_settings()
+    assert settings.review_thresholds == CurrencyLimits(
+        Decimal("4000.50"), "EUR", {"USD": Decimal(4600), "JPY": Decimal(750000)}
+    )
+    assert settings.payment_ceiling == CurrencyLimits(
+        Decimal(15000), "EUR", {"GBP": Decimal(12000)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "MANUAL_REVIEW_THRESHOLDS",
+            "EUR4600",
+            "'EUR4600' is not CURRENCY=AMOUNT, comma-separated (e.g. EUR=4600,JPY=750000)",
+        ),
+        (
+            "MANUAL_REVIEW_THRESHOLDS",
+            "EURO=4600",
+            "'EURO=4600' is not CURRENCY=AMOUNT, comma-separated (e.g. EUR=4600,JPY=750000)",
+        ),
+        ("MANUAL_REVIEW_THRESHOLDS", "EUR=-1", "EUR=-1 is not an amount of 0 or more"),
+        ("MANUAL_REVIEW_THRESHOLDS", "EUR=NaN", "EUR=NaN is not an amount of 0 or more"),
+        ("MANUAL_REVIEW_THRESHOLDS", "EUR=lots", "EUR=lots is not an amount of 0 or more"),
+        ("MANUAL_REVIEW_THRESHOLDS", "EUR=1,eur=2", "EUR is given twice"),
+        ("MANUAL_REVIEW_THRESHOLD", "Infinity", "Input should be a finite number"),
+        ("MANUAL_REVIEW_CURRENCY", "dollars", "'dollars' is not a three-letter ISO 4217 code"),
+        (
+            "MANUAL_REVIEW_CURRENCY",
+            "XTS",
+            "XTS is not in the reference exchange rates of 2025-06-30, so no threshold can be "
+            "converted from it",
+        ),
+        ("PAYMENT_MAX_AMOUNT", "0", "Input should be greater than 0"),
+        ("PAYMENT_MAX_AMOUNTS", "EUR=0", "a payment ceiling must be above 0 (EUR)"),
+    ],
+)
+def test_bad_amounts_by_currency_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(raised.value) == f"invalid setting {name}: {message}"

@@ -92,9 +92,9 @@ def test_build_stage_installs_only_the_runtime_lock_and_the_package(
     build: list[Instruction],
 ) -> None:
     runs = " ".join(i["value"] for i in build if i["instruction"] == "RUN")
-    assert "-r requirements.lock" in runs
+    assert "--require-hashes -r requirements.lock" in runs
     assert "requirements-dev" not in runs
-    assert "--no-deps ." in runs
+    assert "--no-deps --no-build-isolation ." in runs
     dev_tools = {
         re.split(r"[<>=\[ ]", d)[0].lower()
         for d in PYPROJECT["project"]["optional-dependencies"]["dev"]

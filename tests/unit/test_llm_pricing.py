@@ -40,3 +40,9 @@ def test_bad_overrides_name_the_variable(raw: str) -> None:
 def test_empty_overrides() -> None:
     assert parse_overrides("") == {}
     assert parse_overrides(None) == {}
+
+
+@pytest.mark.parametrize("raw", ["gpt-4o-mini=nan/0.6", "gpt-4o-mini=0.15/inf", "m=-inf/1"])
+def test_non_finite_prices_are_a_bad_setting(raw: str) -> None:
+    with pytest.raises(SettingsError, match="invalid setting LLM_PRICE_OVERRIDES"):
+        parse_overrides(raw)

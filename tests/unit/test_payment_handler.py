@@ -151,3 +151,75 @@ def test_failure_rate_setting_reaches_the_simulated_gateway() -> None:
     assert outcome == BpmnError(
         PAYMENT_API_ERROR, "simulated payment gateway failure (PAYMENT_FAILURE_RATE=1)"
     )
+
+
+class NeverCalled:
+    def pay(self, payment: RefundPayment) -> PaymentReceipt:
+        raise AssertionError("an invalid amount must not reach the gateway")
+
+
+@pytest.mark.parametrize("amount", ["123456789012345678901234567890.1234", "1" * 40 + ".0001"])
+def test_an_overlong_amount_goes_to_the_operator(amount: str) -> None:
+    task = _task(
+        "pi-1",
+        bookingId=TypedValue("ABC123", "String"),
+        refundAmount=TypedValue(amount, "String"),
+        currency=TypedValue("USD", "String"),
+    )
+    outcome = make_payment_handler(load_settings(), NeverCalled())(task)
+    assert outcome == BpmnError(PAYMENT_INVALID_REQUEST, "refundAmount is not a usable amount")
+
+
+# The payment ceiling (PAYMENT_MAX_AMOUNT in MANUAL_REVIEW_CURRENCY, converted unless
+# PAYMENT_MAX_AMOUNTS names the currency): a typed amount with an extra zero is never paid.
+@pytest.mark.parametrize("price", [None, 250000.0])
+def test_an_amount_above_the_payment_ceiling_goes_to_the_operator(price: float | None) -> None:
+    gateway = RecordingGateway()
+    handler = make_payment_handler(load_settings(), gateway)
+    outcome = handler(_task(**{**GOOD, "refundAmount": 200000.0, "ticketPrice": price}))
+    assert outcome == BpmnError(
+        PAYMENT_INVALID_REQUEST,
+        "refundAmount 200000 USD is above the payment ceiling of 20000 USD: correct the amount "
+        "and retry, or pay it outside the process and close the case",
+    )
+    assert gateway.calls == []
+
+
+def test_the_payment_ceiling_is_converted_for_other_currencies() -> None:
+    gateway = RecordingGateway()
+    handler = make_payment_handler(load_settings(), gateway)
+    # 20000 USD is 17060 EUR at the reference rates.
+    assert isinstance(
+        handler(_task(**{**GOOD, "refundAmount": 17060, "currency": "EUR"})), Complete
+    )
+    outcome = handler(_task(**{**GOOD, "refundAmount": 17060.01, "currency": "EUR"}))
+    assert isinstance(outcome, BpmnError) and outcome.code == PAYMENT_INVALID_REQUEST
+    assert outcome.message.startswith(
+        "refundAmount 17060.01 EUR is above the payment ceiling of 17060 EUR (20000 USD "
+        "converted at the reference exchange rates of "
+    )
+    assert len(gateway.calls) == 1
+
+
+def test_a_currency_of_its_own_replaces_the_converted_ceiling() -> None:
+    gateway = RecordingGateway()
+    settings = load_settings(payment_max_amounts="JPY=5000000", payment_max_amount=1000)
+    handler = make_payment_handler(settings, gateway)
+    assert isinstance(
+        handler(_task(**{**GOOD, "refundAmount": 4_000_000, "currency": "JPY"})), Complete
+    )
+    assert isinstance(handler(_task(**{**GOOD, "refundAmount": 1000})), Complete)
+    assert isinstance(handler(_task(**{**GOOD, "refundAmount": 1000.01})), BpmnError)
+    assert [call.amount for call in gateway.calls] == [Decimal(4_000_000), Decimal(1000)]
+
+
+def test_a_currency_without_a_payment_ceiling_goes_to_the_operator() -> None:
+    gateway = RecordingGateway()
+    outcome = make_payment_handler(load_settings(), gateway)(_task(**{**GOOD, "currency": "XTS"}))
+    assert outcome == BpmnError(
+        PAYMENT_INVALID_REQUEST,
+        "there is no payment ceiling for currency XTS (PAYMENT_MAX_AMOUNTS does not name it and "
+        "the reference exchange rates do not list it): pay it outside the process and close the "
+        "case, or ask for the currency to be added",
+    )
+    assert gateway.calls == []

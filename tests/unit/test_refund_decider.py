@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from llm_worker.config import DecisionStrategy
+from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.decider import Advice, AdviceError, Decider
 from llm_worker.refund.inputs import PlainVariable
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase, Source, Usage
@@ -63,7 +64,12 @@ def variables(**over: Any) -> dict[str, PlainVariable]:
 
 
 def decider(strategy: DecisionStrategy, advisor: ScriptedAdvisor | None = None) -> Decider:
-    return Decider(strategy=strategy, threshold=Decimal(5000), advisor=advisor, clock=lambda: NOW)
+    return Decider(
+        strategy=strategy,
+        threshold=CurrencyLimits(Decimal(5000), "USD"),
+        advisor=advisor,
+        clock=lambda: NOW,
+    )
 
 
 def deadline() -> float:

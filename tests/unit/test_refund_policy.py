@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from llm_worker.refund.models import Decision, FlightStatus, RefundCase, RefundReason
+from llm_worker.config import DecisionStrategy
+from llm_worker.refund.currency import REFERENCE_RATES_DATE, CurrencyLimits
+from llm_worker.refund.decider import Decider
+from llm_worker.refund.inputs import PlainVariable
+from llm_worker.refund.models import (
+    Decision,
+    FlightStatus,
+    RefundCase,
+    RefundReason,
+    Source,
+)
 from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
 from llm_worker.refund.reading import read_fare_rules
 
 REQUEST = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
-THRESHOLD = Decimal(5000)
+THRESHOLD = CurrencyLimits(Decimal(5000), "USD")  # 5000 USD, converted for other currencies
 
 
 def case(**over: Any) -> RefundCase:
@@ -93,7 +104,60 @@ def test_step3_manual(over: dict[str, Any], words: str) -> None:
 
 
 def test_step3_threshold_is_exclusive_and_nine_passengers_are_not_a_group() -> None:
-    c = case(fare_rules="REFUNDABLE WITHOUT CHARGE", ticket_price=THRESHOLD, passenger_count=9)
+    c = case(
+        fare_rules="REFUNDABLE WITHOUT CHARGE", ticket_price=THRESHOLD.amount, passenger_count=9
+    )
+    assert decide(c).decision is Decision.ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("currency", "price"),
+    [("RUB", Decimal(9800)), ("INR", Decimal(14500)), ("JPY", Decimal(98000))],
+)
+def test_step3_a_number_above_5000_in_another_currency_is_not_above_the_threshold(
+    currency: str, price: Decimal
+) -> None:
+    c = case(fare_rules="REFUNDABLE WITHOUT CHARGE", ticket_price=price, currency=currency)
+    assert (decide(c).decision, decide(c).step) == (Decision.ALLOWED, 5)
+
+
+def test_step3_the_threshold_is_converted_for_other_currencies() -> None:
+    result = decide(case(ticket_price=Decimal(4300), currency="EUR"))  # 5000 USD ~ 4265 EUR
+    assert (result.decision, result.step) == (Decision.MANUAL, 3)
+    assert result.reasoning == (
+        "Ticket price 4300.00 EUR is above the manual-review threshold of 4265 EUR (5000 USD "
+        f"converted at the reference exchange rates of {REFERENCE_RATES_DATE.isoformat()})."
+    )
+
+
+def test_step3_a_currency_of_its_own_replaces_the_converted_threshold() -> None:
+    thresholds = CurrencyLimits(Decimal(5000), "USD", {"EUR": Decimal(4600)})
+    below = case(fare_rules="REFUNDABLE WITHOUT CHARGE", ticket_price=Decimal(4500), currency="EUR")
+    assert decide_by_facts(below, thresholds) is None
+    above = decide_by_facts(case(ticket_price=Decimal("4600.01"), currency="EUR"), thresholds)
+    assert above is not None and (above.decision, above.step) == (Decision.MANUAL, 3)
+    assert "above the manual-review threshold of 4600 EUR." in above.reasoning
+
+
+def test_step3_a_currency_without_a_threshold_is_manual() -> None:
+    result = decide(case(ticket_price=Decimal(100), currency="XTS"))
+    assert (result.decision, result.step, result.blocks_allowed) == (Decision.MANUAL, 3, True)
+    assert "no review threshold for currency XTS" in result.reasoning
+
+
+def test_step3_a_price_without_a_currency_is_compared_as_it_is() -> None:
+    rules = "REFUNDABLE WITHOUT CHARGE"
+    assert decide(case(fare_rules=rules, ticket_price=Decimal(5000), currency=None)).step == 5
+    result = decide(case(fare_rules=rules, ticket_price=Decimal("5000.01"), currency=None))
+    assert (result.decision, result.step) == (Decision.MANUAL, 3)
+    assert result.reasoning == (
+        "Ticket price 5000.01 is above the manual-review threshold of 5000 (the case names no "
+        "currency)."
+    )
+
+
+def test_step3_a_currency_without_a_threshold_needs_no_threshold_without_a_price() -> None:
+    c = case(fare_rules="REFUNDABLE WITHOUT CHARGE", ticket_price=None, currency="XTS")
     assert decide(c).decision is Decision.ALLOWED
 
 
@@ -328,3 +392,46 @@ def test_a_free_refund_tied_to_illness_is_a_waiver_for_the_medical_reason_only(
         assert "need a document an operator checks" in result.reasoning
     else:
         assert "state no refund or cancellation condition" in result.reasoning
+# Without a requestDate the 24-hour rule is checked with now, as the contract says.
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _decide_with_now(purchase: datetime, departure: datetime) -> tuple[Decision, Source, str]:
+    decider = Decider(
+        strategy=DecisionStrategy.RULES,
+        threshold=CurrencyLimits(Decimal(5000), "USD"),
+        clock=lambda: NOW,
+    )
+    variables = {
+        "bookingId": PlainVariable("B1"),
+        "fareRules": PlainVariable("TICKET IS NON-REFUNDABLE."),
+        "ticketPrice": PlainVariable(620.0),
+        "currency": PlainVariable("USD"),
+        # Camunda's Date format, as the engine sends a Date variable
+        "purchaseDate": PlainVariable(purchase.strftime("%Y-%m-%dT%H:%M:%S.000%z"), "Date"),
+        "departureDate": PlainVariable(departure.isoformat(), "String"),
+    }
+    verdict = decider.decide(variables, time.monotonic() + 10)
+    return verdict.decision, verdict.source, verdict.reasoning
+
+
+def test_no_request_date_within_24_hours_of_purchase_is_allowed() -> None:
+    decision, source, reasoning = _decide_with_now(
+        NOW - timedelta(hours=3), NOW + timedelta(days=30)
+    )
+    assert (decision, source) == (Decision.ALLOWED, Source.RULES)
+    assert reasoning.startswith("24-hour rule: the refund (no requestDate given) is handled")
+
+
+@pytest.mark.parametrize(
+    ("purchase", "departure"),
+    [
+        (NOW - timedelta(hours=25), NOW + timedelta(days=30)),  # bought more than 24 h ago
+        (NOW - timedelta(hours=3), NOW + timedelta(days=6)),  # departure < 7 days after purchase
+    ],
+)
+def test_no_request_date_outside_the_rule_is_not_allowed(
+    purchase: datetime, departure: datetime
+) -> None:
+    decision, _, reasoning = _decide_with_now(purchase, departure)
+    assert decision is Decision.MANUAL and "non-refundable" in reasoning

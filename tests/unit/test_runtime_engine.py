@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -153,3 +153,25 @@ def test_abort_cuts_a_long_poll(engine: EngineEmulator) -> None:
     with pytest.raises(FetchAbortedError):
         client.fetch_and_lock([TOPIC], 1)
     client.close()
+
+
+PASSWORD = "s3cret-Pw-42"
+
+
+def test_engine_errors_do_not_quote_the_password(html_502: str) -> None:
+    # Credentials written inside CAMUNDA_URL: requests quotes the URL in its errors.
+    client = make_client(html_502.replace("http://", f"http://refund-admin:{PASSWORD}@", 1))
+    calls: list[Callable[[], object]] = [
+        client.version,
+        lambda: client.count("analyze-fare-rules"),
+        lambda: client.fetch_and_lock(["analyze-fare-rules"], 1),
+        lambda: client.complete("t1", {}),
+    ]
+    try:
+        for call in calls:
+            with pytest.raises(EngineError) as raised:
+                call()
+            assert "502" in str(raised.value)
+            assert PASSWORD not in str(raised.value)
+    finally:
+        client.close()
