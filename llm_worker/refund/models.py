@@ -39,6 +39,11 @@ class FlightStatus(StrEnum):
 
 MAX_FARE_RULES_CHARS = 20_000
 MAX_REASONING_CHARS = 1_000
+# The longest strings an LLM answer is asked for. OpenAI's strict JSON schema does not take
+# `maxLength`, so they are stated in the field descriptions, and the completion-token cap
+# (llm.prompt.answer_token_cap) is sized from them.
+ANSWER_REASONING_MAX_CHARS = 400
+ANSWER_RULE_TEXT_MAX_CHARS = 400
 
 
 class RefundCase(BaseModel):
@@ -105,8 +110,14 @@ class LlmAnswer(BaseModel):
         description="The fee as a percentage of the fare (e.g. 25 for 25%), or null"
     )
     penalty_currency: str | None = Field(description="ISO 4217 code of penalty_amount, or null")
-    reasoning: str = Field(description="One or two sentences an operator can check")
-    rule_text: str = Field(description="The sentence of the fare rules relied on, quoted exactly")
+    reasoning: str = Field(
+        description="One or two sentences an operator can check, "
+        f"at most {ANSWER_REASONING_MAX_CHARS} characters"
+    )
+    rule_text: str = Field(
+        description="The sentence of the fare rules relied on, quoted exactly, "
+        f"at most {ANSWER_RULE_TEXT_MAX_CHARS} characters"
+    )
 
 
 @dataclass(frozen=True)
