@@ -133,7 +133,9 @@ class OpenAIAdvisor:
         # Learnt once per process: the endpoint rejects JSON-schema output (many compatible
         # servers do); from then on the schema is given in the prompt and parsed here.
         self._json_schema = True
-        # Likewise for `temperature` (reasoning models accept only their default).
+        # Likewise for `maxLength` in the schema (older strict-schema implementations refuse
+        # it) and for `temperature` (reasoning models accept only their default).
+        self._max_length = True
         self._temperature = True
         # And for the name of the completion-token cap: the first of _TOKEN_CAP_PARAMETERS
         # the endpoint neither rejects nor ignores (None: it takes neither).
@@ -238,7 +240,10 @@ class OpenAIAdvisor:
         ]
         use_temperature = self._temperature
         token_parameter = self._token_parameter
-        extra: dict[str, Any] = {"response_format": response_format()} if use_schema else {}
+        use_max_length = self._max_length
+        extra: dict[str, Any] = (
+            {"response_format": response_format(lengths=use_max_length)} if use_schema else {}
+        )
         if use_temperature:
             extra["temperature"] = 0  # the same case should get the same answer
         if token_parameter is not None:
@@ -260,6 +265,11 @@ class OpenAIAdvisor:
         except openai.APIConnectionError:
             raise _RetryError("connection", "the LLM endpoint could not be reached", None) from None
         except openai.BadRequestError as exc:
+            if use_schema and use_max_length and _rejects(exc, r"maxLength"):
+                with self._lock:
+                    self._max_length = False
+                _log.warning("llm endpoint rejects maxLength in the schema; sending it without")
+                raise _UnsupportedParameterError from None
             if use_schema and _rejects(exc, r"response_format|json_schema|structured"):
                 with self._lock:
                     self._json_schema = False

@@ -130,13 +130,18 @@ def schema_instructions() -> str:
     )
 
 
-def response_format() -> dict[str, Any]:
-    """The structured-output format: the strict JSON schema of LlmAnswer."""
+def response_format(*, lengths: bool = True) -> dict[str, Any]:
+    """The structured-output format: the strict JSON schema of LlmAnswer (without its
+    `maxLength`s for an endpoint that rejects them)."""
+    schema = LlmAnswer.model_json_schema()
+    if not lengths:
+        for field in schema["properties"].values():
+            field.pop("maxLength", None)
     return {
         "type": "json_schema",
         "json_schema": {
             "name": "refund_decision",
             "strict": True,
-            "schema": LlmAnswer.model_json_schema(),
+            "schema": schema,
         },
     }

@@ -331,6 +331,7 @@ class FakeLLM:
         temperature: bool = True,
         token_parameters: tuple[str, ...] = ("max_completion_tokens", "max_tokens"),
         unknown_parameters: str = "reject",
+        max_length: bool = True,
         models: bool = True,
         model: str = "gpt-4o-mini",
         port: int = 0,
@@ -345,6 +346,7 @@ class FakeLLM:
         self.token_parameters = token_parameters
         self.unknown_parameters = unknown_parameters
         self.models = models  # False: no /models endpoint (404), as some servers have
+        self.max_length = max_length  # False: 400 on `maxLength` in a strict schema
         self.model = model
         self._script: list[Behaviour] = []
         self._requests: list[RecordedRequest] = []
@@ -468,6 +470,19 @@ class FakeLLM:
                 body={
                     "error": {
                         "message": "response_format type json_schema is not supported",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                },
+            )
+        if not self.max_length and isinstance(fmt, dict) and "maxLength" in json.dumps(fmt):
+            return Reply(
+                status=400,
+                body={
+                    "error": {
+                        "message": "Invalid schema for response_format 'refund_decision': "
+                        "In context=('properties', 'reasoning'), 'maxLength' is not permitted.",
                         "type": "invalid_request_error",
                         "param": "response_format",
                         "code": None,

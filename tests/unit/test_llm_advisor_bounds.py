@@ -67,11 +67,24 @@ def test_the_cap_fits_the_longest_answer_the_schema_asks_for() -> None:
     longest = ANSWER_REASONING_MAX_CHARS + ANSWER_RULE_TEXT_MAX_CHARS
     # Room for both strings even at 2 characters a token, far below the runaway 1,000+ seen.
     assert longest / 2 < cap <= 1_000
-    schema = json.dumps(response_format())
-    assert f"at most {ANSWER_REASONING_MAX_CHARS} characters" in schema
-    assert f"at most {ANSWER_RULE_TEXT_MAX_CHARS} characters" in schema
-    # OpenAI's strict schemas refuse maxLength: the lengths are in the descriptions only.
-    assert "maxLength" not in schema
+    properties = response_format()["json_schema"]["schema"]["properties"]
+    assert properties["reasoning"]["maxLength"] == ANSWER_REASONING_MAX_CHARS
+    assert properties["rule_text"]["maxLength"] == ANSWER_RULE_TEXT_MAX_CHARS
+    assert f"at most {ANSWER_REASONING_MAX_CHARS} characters" in json.dumps(properties)
+    assert "maxLength" not in json.dumps(response_format(lengths=False))
+
+
+def test_endpoint_rejecting_max_length_gets_the_schema_without_it_from_then_on() -> None:
+    with FakeLLM(max_length=False) as llm:
+        advisor = make(llm)
+        advice = advisor.advise(case(), soon())
+        advisor.advise(case("CANCEL/REFUND PERMITTED. CHARGE USD 90."), soon())
+        requests = llm.chat_requests()
+    assert advice.answer.decision == "WITH_PENALTY"
+    schemas = [json.dumps(r.body["response_format"]) for r in requests]
+    assert ["maxLength" in s for s in schemas] == [True, False, False]
+    # Still the strict schema, not the fallback to instructions in the prompt.
+    assert "matching this JSON schema" not in requests[2].content("system")
 
 
 def test_openai_gets_max_completion_tokens() -> None:
