@@ -242,12 +242,14 @@ class LlamaServer:
         alias: str = "gpt-4o-mini",
         n_predict: int | None = None,
         threads: int | None = None,
+        ctx_size: int | None = None,
         cache_prompt: bool = True,
         log_path: Path | None = None,
         ready_timeout_s: float = 120.0,
     ) -> None:
         self.model = model
         self.alias = alias
+        self.api_key = api_key
         self.port = free_port()
         self.ready_timeout_s = ready_timeout_s
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
@@ -264,7 +266,8 @@ class LlamaServer:
             "--api-key",
             api_key,
             "--ctx-size",
-            str(model.context),
+            str(ctx_size or model.context),
+            "--no-context-shift",  # a full context ends the answer (finish_reason length)
             "--parallel",
             "1",
             "--threads",
@@ -311,7 +314,8 @@ class LlamaServer:
 
     def requests_in_flight(self) -> int:
         """Requests the server is working on now (its Prometheus /metrics)."""
-        text = requests.get(f"{self.root_url}/metrics", timeout=5).text
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        text = requests.get(f"{self.root_url}/metrics", headers=headers, timeout=5).text
         for line in text.splitlines():
             if line.startswith("llamacpp:requests_processing"):
                 return int(float(line.split()[-1]))

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llm_worker.config import Settings
 from llm_worker.llm.advisor import build_advisor
-from llm_worker.llm.prompt import answer_token_cap
+from llm_worker.llm.prompt import SYSTEM_PROMPT, answer_token_cap, response_format, user_message
 from llm_worker.refund.inputs import PlainVariable, read_case
 from llm_worker.refund.models import RefundCase
 from tests.conftest import StartWorker, WorkerProcess, clean_env, run_cli
@@ -249,7 +250,7 @@ def test_check_against_the_real_server(
     wrong = run_cli("check", env=clean_env(**{**base, "OPENAI_API_KEY": "sk-wrong"}), cwd=tmp_path)
     assert wrong.returncode != 0
     assert wrong.stderr.strip().splitlines() == [
-        f"error: LLM at {server.base_url} refused the key (OPENAI_API_KEY)"
+        f"llm-worker check: LLM at {server.base_url} refused the key (OPENAI_API_KEY)"
     ]
 
 
@@ -308,17 +309,49 @@ def test_sigterm_while_a_real_call_is_in_flight_lets_it_finish(
     assert events.index("stopping") < events.index("refund decision")
 
 
+def prompt_tokens(server: LlamaServer, vars_: dict[str, Any]) -> int:
+    """The prompt tokens of the worker's request for this case, as the server counts them."""
+    client = openai.OpenAI(api_key=KEY, base_url=server.base_url, max_retries=0)
+    with client:
+        completion = client.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": user_message(refund_case(vars_))},
+            ],
+            response_format=response_format(),  # type: ignore[arg-type]
+            max_tokens=1,
+            timeout=60,
+        )
+    assert completion.usage is not None
+    return completion.usage.prompt_tokens
+
+
 def test_cut_off_real_answer_falls_back_with_its_tokens_counted(
-    start_worker: StartWorker, engine: EngineEmulator, llama_binary: Path, tmp_path: Path
+    start_worker: StartWorker,
+    engine: EngineEmulator,
+    server: LlamaServer,
+    llama_binary: Path,
+    tmp_path: Path,
 ) -> None:
-    # The server's own limit (8 tokens) is below the worker's cap: the answer is cut short.
-    with own_server(llama_binary, tmp_path, n_predict=8) as short:
+    # The server's context (a multiple of 256 tokens) leaves the answer room for only a few
+    # tokens: the server ends it there (finish_reason length), as a cap would. The case is
+    # padded with a note so that the prompt fills the context up to that room.
+    note = "NOTE - THE ABOVE APPLIES TO ALL FARES OF THIS RULE.\n"
+    bare = prompt_tokens(server, variables())
+    per_note = (prompt_tokens(server, variables(RULES + note * 10)) - bare) / 10
+    context = -(-(bare + 40) // 256) * 256
+    vars_ = variables(RULES + note * int((context - 16 - bare) / per_note))
+    room = context - prompt_tokens(server, vars_)
+    assert 4 <= room <= 40, (bare, per_note, context, room)
+    with own_server(llama_binary, tmp_path, ctx_size=context) as short:
         worker = start(start_worker, engine, short.base_url)
-        done = completed(engine, engine.create_task(TOPIC, variables()))
+        done = completed(engine, engine.create_task(TOPIC, vars_))
         metrics = worker.metrics()
     assert (done.value("fareRuleCheck"), done.value("decisionSource")) == ("MANUAL", "FALLBACK")
     assert "cut off" in done.value("llmError") and "finish_reason length" in done.value("llmError")
-    assert sample(metrics, "llm_worker_openai_tokens_total", model=MODEL, kind="completion") == 8
+    completion = sample(metrics, "llm_worker_openai_tokens_total", model=MODEL, kind="completion")
+    assert 0 < completion <= room
     assert sample(metrics, "llm_worker_openai_tokens_total", model=MODEL, kind="prompt") > 0
     assert sample(metrics, "llm_worker_openai_api_errors_total", model=MODEL, kind="cut_off") == 1
     assert sample(metrics, "llm_worker_openai_api_calls_total", model=MODEL) == 1  # not re-asked
