@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean
+.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean llama-server eval-local-llm
 
 test: setup lint pytest
 
@@ -56,8 +56,19 @@ lint-docker:
 lint-k8s:
 	$(PY) scripts/validate_k8s.py
 
-pytest:
+# llama.cpp's OpenAI-compatible server and SmolLM2-135M for the real-LLM-server tests: built
+# once (about 10 min on 2 cores; installs cmake/g++ with apt-get when missing) and cached in
+# ~/.cache/llm-worker (LLM_WORKER_CACHE), so later runs start at once.
+llama-server: $(VENV)/.installed
+	$(PY) -m tests.fakes.llama_server build
+
+pytest: llama-server
 	$(BIN)/pytest -q
+
+# Not in CI (slow: about 15 s an LLM call on 2 cores): `llm-worker eval`, strategies hybrid and
+# llm, with Qwen2.5-Coder-1.5B-Instruct behind llama-server.
+eval-local-llm: setup llama-server
+	$(PY) scripts/eval_local_llm.py
 
 bench:
 	$(PY) benchmarks/throughput.py

@@ -9,6 +9,7 @@ from llm_worker.config import Settings, load_settings, without_credentials
 from llm_worker.llm.pricing import price_table
 from llm_worker.observability.health import Health
 from llm_worker.refund.currency import Basis, CurrencyLimits, plain
+from llm_worker.refund.decider import AdviceError
 from llm_worker.runtime.engine import EngineClient, EngineError
 
 # Shown by `check` next to the base currency and any currency with its own amount.
@@ -66,25 +67,45 @@ def _check_engine(settings: Settings) -> str:
 
 
 def _check_llm(settings: Settings) -> str | None:
+    """The model is in the endpoint's list, or else the endpoint answers a one-token chat
+    completion for it: compatible servers may not list models (no /models, an empty list) or
+    list them under other names (a file name) while they answer for any."""
     if settings.openai_api_key is None or not settings.openai_api_key.get_secret_value():
         return None
     import openai
 
+    from llm_worker.llm.advisor import build_advisor
+
+    timeout_s = min(settings.llm_timeout_s, 10.0)
     client = openai.OpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
-        timeout=min(settings.llm_timeout_s, 10.0),
+        timeout=timeout_s,
         max_retries=0,
     )
     where = without_credentials(str(settings.openai_base_url or "https://api.openai.com/v1"))
+    models: list[str] = []
     try:
         models = [model.id for model in client.models.list()]
     except openai.AuthenticationError:
         raise UserError(f"LLM at {where} refused the key (OPENAI_API_KEY)") from None
+    except openai.APIStatusError:
+        pass  # no model list here (404, 405, 501, ...): the chat completion decides
     except openai.APIError as exc:
         raise UserError(f"LLM at {where} does not answer ({type(exc).__name__})") from None
     finally:
         client.close()
-    if models and settings.openai_model not in models:
-        raise UserError(f"LLM at {where} does not offer OPENAI_MODEL={settings.openai_model}")
-    return f"ok, {settings.openai_model} at {where}"
+    if settings.openai_model in models:
+        return f"ok, {settings.openai_model} at {where}"
+    try:
+        build_advisor(settings).probe(timeout_s)
+    except AdviceError as error:
+        if error.kind == "not_found":
+            raise UserError(
+                f"LLM at {where} does not offer OPENAI_MODEL={settings.openai_model}"
+            ) from None
+        if error.kind == "auth":
+            raise UserError(f"LLM at {where} refused the key (OPENAI_API_KEY)") from None
+        raise UserError(f"LLM at {where} does not answer a chat completion: {error}") from None
+    listed = "does not list it" if models else "lists no models"
+    return f"ok, {settings.openai_model} at {where} (answers chat completions; the server {listed})"

@@ -22,6 +22,7 @@ from llm_worker.llm.pricing import PriceTable, price_table
 from llm_worker.llm.prompt import (
     PROMPT_VERSION,
     SYSTEM_PROMPT,
+    answer_token_cap,
     case_document,
     response_format,
     schema_instructions,
@@ -41,6 +42,11 @@ _MIN_CALL_S = 0.25
 _MAX_BACKOFF_S = 8.0
 _RETRYABLE_STATUS = {408, 409, 429}
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+# The names a completion-token cap goes by, in the order tried: OpenAI's current one, then
+# the older one most compatible servers (and OpenAI's older models) take.
+_TOKEN_CAP_PARAMETERS = ("max_completion_tokens", "max_tokens")
+# What servers put in finish_reason when the cap cut the answer.
+_CUT_OFF = frozenset({"length", "max_tokens"})
 
 _log = get_logger(__name__)
 
@@ -127,8 +133,14 @@ class OpenAIAdvisor:
         # Learnt once per process: the endpoint rejects JSON-schema output (many compatible
         # servers do); from then on the schema is given in the prompt and parsed here.
         self._json_schema = True
-        # Likewise for `temperature` (reasoning models accept only their default).
+        # Likewise for `maxLength` in the schema (older strict-schema implementations refuse
+        # it) and for `temperature` (reasoning models accept only their default).
+        self._max_length = True
         self._temperature = True
+        # And for the name of the completion-token cap: the first of _TOKEN_CAP_PARAMETERS
+        # the endpoint neither rejects nor ignores (None: it takes neither).
+        self._token_cap = answer_token_cap()
+        self._token_parameter: str | None = _TOKEN_CAP_PARAMETERS[0]
         self._lock = threading.Lock()
 
     @property
@@ -145,6 +157,37 @@ class OpenAIAdvisor:
         answer = self._ask(user_message(case), deadline, tally)
         self._cache.put(key, answer)
         return Advice(answer, tally.usage())
+
+    def probe(self, timeout_s: float) -> None:
+        """One chat completion of one token: does the endpoint answer for this model? (For
+        `check`, against servers that list no models or not this one.) Raises AdviceError."""
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say OK."}]
+        while True:
+            parameter = self._token_parameter
+            extra: dict[str, Any] = {parameter: 1} if parameter is not None else {}
+            try:
+                self._client.chat.completions.create(
+                    model=self._model, messages=messages, timeout=timeout_s, **extra
+                )
+                return
+            except openai.BadRequestError as exc:
+                if parameter is not None and _rejects(exc, re.escape(parameter)):
+                    self._next_token_parameter(parameter, "rejects")
+                    continue
+                raise AdviceError(
+                    "bad_request", "the LLM API rejected the request (HTTP 400)"
+                ) from None
+            except openai.APITimeoutError:
+                raise AdviceError(
+                    "timeout", f"the LLM did not answer within {timeout_s:.1f}s"
+                ) from None
+            except openai.APIConnectionError:
+                raise AdviceError("connection", "the LLM endpoint could not be reached") from None
+            except openai.APIStatusError as exc:
+                error = _status_error(exc)
+                if isinstance(error, _RetryError):
+                    raise AdviceError(error.kind, error.message) from None
+                raise error from None
 
     # --- the retry loop ----------------------------------------------------------------------
     def _ask(self, user: str, deadline: float, tally: _Tally) -> LlmAnswer:
@@ -196,9 +239,15 @@ class OpenAIAdvisor:
             {"role": "user", "content": user},
         ]
         use_temperature = self._temperature
-        extra: dict[str, Any] = {"response_format": response_format()} if use_schema else {}
+        token_parameter = self._token_parameter
+        use_max_length = self._max_length
+        extra: dict[str, Any] = (
+            {"response_format": response_format(lengths=use_max_length)} if use_schema else {}
+        )
         if use_temperature:
             extra["temperature"] = 0  # the same case should get the same answer
+        if token_parameter is not None:
+            extra[token_parameter] = self._token_cap
         OPENAI_CALLS.labels(model=self._model).inc()
         tally.calls += 1
         started = self._clock()
@@ -216,6 +265,11 @@ class OpenAIAdvisor:
         except openai.APIConnectionError:
             raise _RetryError("connection", "the LLM endpoint could not be reached", None) from None
         except openai.BadRequestError as exc:
+            if use_schema and use_max_length and _rejects(exc, r"maxLength"):
+                with self._lock:
+                    self._max_length = False
+                _log.warning("llm endpoint rejects maxLength in the schema; sending it without")
+                raise _UnsupportedParameterError from None
             if use_schema and _rejects(exc, r"response_format|json_schema|structured"):
                 with self._lock:
                     self._json_schema = False
@@ -226,6 +280,9 @@ class OpenAIAdvisor:
                     self._temperature = False
                 _log.warning("llm model rejects temperature; using its default")
                 raise _UnsupportedParameterError from None
+            if token_parameter is not None and _rejects(exc, re.escape(token_parameter)):
+                self._next_token_parameter(token_parameter, "rejects")
+                raise _UnsupportedParameterError from None
             raise AdviceError(
                 "bad_request", "the LLM API rejected the request (HTTP 400)"
             ) from None
@@ -235,7 +292,23 @@ class OpenAIAdvisor:
             tally.latency_s += self._since(started)
             OPENAI_DURATION.labels(model=self._model).observe(self._since(started))
         self._count_usage(completion, tally)
-        return _parse(completion)
+        done = completion.usage.completion_tokens if completion.usage else None
+        if token_parameter is not None and done is not None and done > self._token_cap:
+            # Accepted without a word but not applied: some servers ignore names they do not
+            # know. The answer is still used; the next call sends the cap by its other name.
+            self._next_token_parameter(token_parameter, "ignores")
+        return _parse(completion, self._token_cap)
+
+    def _next_token_parameter(self, current: str, what: str) -> None:
+        following = _TOKEN_CAP_PARAMETERS.index(current) + 1
+        then = _TOKEN_CAP_PARAMETERS[following] if following < len(_TOKEN_CAP_PARAMETERS) else None
+        with self._lock:
+            if self._token_parameter == current:
+                self._token_parameter = then
+        _log.warning(
+            f"llm endpoint {what} {current}; "
+            + (f"capping answers with {then}" if then else "answers are not capped"),
+        )
 
     def _count_usage(self, completion: ChatCompletion, tally: _Tally) -> None:
         usage = completion.usage
@@ -272,13 +345,17 @@ class _Tally:
         )
 
 
-def _parse(completion: ChatCompletion) -> LlmAnswer:
+def _parse(completion: ChatCompletion, token_cap: int) -> LlmAnswer:
     """The answer from the message text: JSON, possibly fenced or wrapped in a sentence."""
     if not completion.choices:
         raise AdviceError("bad_answer", "the LLM answered without a choice")
     choice = completion.choices[0]
-    if choice.finish_reason == "length":
-        raise AdviceError("bad_answer", "the LLM's answer was cut off (length)")
+    if choice.finish_reason in _CUT_OFF:
+        raise AdviceError(
+            "cut_off",
+            f"the LLM's answer was cut off at its length limit (finish_reason "
+            f"{choice.finish_reason}; the worker allows {token_cap} completion tokens)",
+        )
     message = choice.message
     if message.refusal:
         raise AdviceError("refusal", "the LLM refused to answer")

@@ -39,6 +39,12 @@ class FlightStatus(StrEnum):
 
 MAX_FARE_RULES_CHARS = 20_000
 MAX_REASONING_CHARS = 1_000
+# The longest strings an LLM answer is asked for: `maxLength` in the schema (a server's grammar
+# enforces it) and in the descriptions (for servers that drop it); the completion-token cap
+# (llm.prompt.answer_token_cap) is sized from them. Not checked when parsing: a longer string
+# from a server without schema enforcement is still an answer (the reasoning is clipped).
+ANSWER_REASONING_MAX_CHARS = 400
+ANSWER_RULE_TEXT_MAX_CHARS = 400
 
 
 class RefundCase(BaseModel):
@@ -105,8 +111,16 @@ class LlmAnswer(BaseModel):
         description="The fee as a percentage of the fare (e.g. 25 for 25%), or null"
     )
     penalty_currency: str | None = Field(description="ISO 4217 code of penalty_amount, or null")
-    reasoning: str = Field(description="One or two sentences an operator can check")
-    rule_text: str = Field(description="The sentence of the fare rules relied on, quoted exactly")
+    reasoning: str = Field(
+        description="One or two sentences an operator can check, "
+        f"at most {ANSWER_REASONING_MAX_CHARS} characters",
+        json_schema_extra={"maxLength": ANSWER_REASONING_MAX_CHARS},
+    )
+    rule_text: str = Field(
+        description="The sentence of the fare rules relied on, quoted exactly, "
+        f"at most {ANSWER_RULE_TEXT_MAX_CHARS} characters",
+        json_schema_extra={"maxLength": ANSWER_RULE_TEXT_MAX_CHARS},
+    )
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,25 @@ class Unauthorized(Behaviour):
 
 
 @dataclass(frozen=True)
+class Rambling(Behaviour):
+    """A model that runs on: `tokens` tokens of an answer that never closes, cut at the
+    completion-token cap the server takes from the request (finish_reason length)."""
+
+    tokens: int = 5_000
+
+    def reply(self, request: RecordedRequest, server: FakeLLM) -> Reply:
+        cap = server.token_cap_of(request)
+        produced = self.tokens if cap is None else min(cap, self.tokens)
+        text = '{"decision": "MANUAL", "reasoning": "' + "and then " * produced
+        return server.completion(
+            request,
+            text,
+            finish_reason="stop" if produced == self.tokens else "length",
+            completion_tokens=produced,
+        )
+
+
+@dataclass(frozen=True)
 class Hang(Behaviour):
     """Never answers (until the server stops)."""
 
@@ -310,6 +329,10 @@ class FakeLLM:
         behaviour: Behaviour | None = None,
         json_schema: bool = True,
         temperature: bool = True,
+        token_parameters: tuple[str, ...] = ("max_completion_tokens", "max_tokens"),
+        unknown_parameters: str = "reject",
+        max_length: bool = True,
+        models: bool = True,
         model: str = "gpt-4o-mini",
         port: int = 0,
         host: str = "127.0.0.1",
@@ -318,6 +341,12 @@ class FakeLLM:
         self.default: Behaviour = behaviour or Answer()
         self.json_schema = json_schema
         self.temperature = temperature  # False: 400 on `temperature`, as reasoning models do
+        # The names of a completion-token cap the server takes; another one is answered with
+        # a 400 ("reject", as OpenAI does) or silently dropped ("ignore", as some servers do).
+        self.token_parameters = token_parameters
+        self.unknown_parameters = unknown_parameters
+        self.models = models  # False: no /models endpoint (404), as some servers have
+        self.max_length = max_length  # False: 400 on `maxLength` in a strict schema
         self.model = model
         self._script: list[Behaviour] = []
         self._requests: list[RecordedRequest] = []
@@ -384,9 +413,23 @@ class FakeLLM:
                 self._arrived.wait(left)
 
     # --- answering -------------------------------------------------------------------------
-    def completion(self, request: RecordedRequest, content: str) -> Reply:
+    def token_cap_of(self, request: RecordedRequest) -> int | None:
+        """The completion-token cap of the request, under a name this server takes."""
+        if not isinstance(request.body, dict):
+            return None
+        caps = [request.body[n] for n in self.token_parameters if n in request.body]
+        return int(caps[0]) if caps else None
+
+    def completion(
+        self,
+        request: RecordedRequest,
+        content: str,
+        *,
+        finish_reason: str = "stop",
+        completion_tokens: int | None = None,
+    ) -> Reply:
         prompt = sum(_count_tokens(str(m.get("content", ""))) for m in request.messages)
-        completion = _count_tokens(content)
+        completion = _count_tokens(content) if completion_tokens is None else completion_tokens
         body = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -399,7 +442,7 @@ class FakeLLM:
                     "index": 0,
                     "message": {"role": "assistant", "content": content, "refusal": None},
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": {
@@ -433,6 +476,19 @@ class FakeLLM:
                     }
                 },
             )
+        if not self.max_length and isinstance(fmt, dict) and "maxLength" in json.dumps(fmt):
+            return Reply(
+                status=400,
+                body={
+                    "error": {
+                        "message": "Invalid schema for response_format 'refund_decision': "
+                        "In context=('properties', 'reasoning'), 'maxLength' is not permitted.",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                },
+            )
         if (
             not self.temperature
             and isinstance(request.body, dict)
@@ -450,9 +506,30 @@ class FakeLLM:
                     }
                 },
             )
+        unknown = [
+            name
+            for name in ("max_completion_tokens", "max_tokens")
+            if isinstance(request.body, dict)
+            and name in request.body
+            and name not in self.token_parameters
+        ]
+        if unknown and self.unknown_parameters == "reject":
+            return Reply(
+                status=400,
+                body={
+                    "error": {
+                        "message": f"Unrecognized request argument supplied: {unknown[0]}",
+                        "type": "invalid_request_error",
+                        "param": unknown[0],
+                        "code": None,
+                    }
+                },
+            )
         return self._next_behaviour().reply(request, self)
 
     def _models(self) -> Reply:
+        if not self.models:
+            return Reply(status=404, body={"error": {"message": "not found"}})
         return Reply(
             body={
                 "object": "list",
