@@ -195,6 +195,8 @@ def test_allowed_on_a_reference_to_rules_not_shown_is_overridden(rules: str) -> 
     checked = check(answer("ALLOWED", rule_text=rules), case(rules))
     assert (checked.decision, checked.guardrail) == (Decision.MANUAL, Guardrail.DOUBTFUL_READING)
     assert "provisions that are not shown" in (checked.why or "")
+
+
 # Through the decider: an absurd fee in an LLM answer is a fallback to MANUAL, never a failed
 # task, and a fee's currency is checked against the text.
 # Not read by the rules (French), so the LLM's fee is checked against the text alone.

@@ -392,6 +392,8 @@ def test_a_free_refund_tied_to_illness_is_a_waiver_for_the_medical_reason_only(
         assert "need a document an operator checks" in result.reasoning
     else:
         assert "state no refund or cancellation condition" in result.reasoning
+
+
 # Without a requestDate the 24-hour rule is checked with now, as the contract says.
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

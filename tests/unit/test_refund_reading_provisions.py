@@ -56,13 +56,6 @@ def test_a_no_show_heading_scopes_what_follows() -> None:
     assert sentence.context.scope is Scope.NO_SHOW
 
 
-LESS_THAN_BUG = (
-    "reader bug: 'LESS' is a fee word (lexicon.FEE_WORDS), so a timing heading with LESS THAN "
-    "or OR LESS is taken for a statement: it is UNREAD and the fee under it keeps the timing "
-    "of the heading before it (or none)"
-)
-
-
 @pytest.mark.parametrize(
     ("heading", "scope", "window"),
     [
@@ -77,13 +70,11 @@ LESS_THAN_BUG = (
             "LESS THAN 24 HOURS BEFORE DEPARTURE",
             Scope.BEFORE_DEPARTURE,
             Window(max_hours=24),
-            marks=pytest.mark.xfail(strict=True, reason=LESS_THAN_BUG),
         ),
         pytest.param(
             "24 HOURS OR LESS BEFORE DEPARTURE",
             Scope.BEFORE_DEPARTURE,
             Window(max_hours=24),
-            marks=pytest.mark.xfail(strict=True, reason=LESS_THAN_BUG),
         ),
         ("IN CASE OF NO-SHOW", Scope.NO_SHOW, None),
     ],
@@ -100,7 +91,6 @@ TWO_WINDOWS = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=LESS_THAN_BUG)
 @pytest.mark.parametrize(("days", "penalty"), [(23, Decimal(50)), (3, Decimal(150))])
 def test_fees_under_more_than_and_less_than_headings_follow_the_timing(
     days: int, penalty: Decimal
@@ -109,7 +99,6 @@ def test_fees_under_more_than_and_less_than_headings_follow_the_timing(
     assert (result.decision, result.penalty) == (Decision.WITH_PENALTY, penalty)
 
 
-@pytest.mark.xfail(strict=True, reason=LESS_THAN_BUG)
 def test_a_fee_only_for_the_last_day_says_nothing_for_a_request_weeks_before() -> None:
     text = "CANCELLATIONS\n  LESS THAN 24 HOURS BEFORE DEPARTURE\n    CHARGE USD 40 FOR REFUND.\n"
     assert decide(text).decision is Decision.MANUAL
@@ -306,12 +295,6 @@ def test_several_fares_with_rules_of_their_own_are_for_an_operator() -> None:
     assert "several fares or directions" in result.reasoning
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader bug: a sentence that starts with FOR ('FOR FURTHER DETAILS CONTACT CARRIER') "
-    "is taken for a fare-qualifier heading, so the reference to rules not shown is never read "
-    "and the fee before it is charged automatically",
-)
 def test_a_for_sentence_that_refers_elsewhere_is_a_reference_not_a_heading() -> None:
     text = (
         "CANCELLATIONS\n  ANY TIME\n    CHARGE USD 120 FOR CANCEL/REFUND.\n"

@@ -66,6 +66,7 @@ _STARTS = re.compile(
 )
 _ENDS = re.compile(r"[.;:!]$")
 _SPLIT = re.compile(r"(?<=[.;!])\s+")
+_NOT_QUALIFIER = re.compile(r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b")
 _SLASH_WRAP = re.compile(r"/ (?=[A-Z])")
 _DASHES = re.compile(r"-{2,}.*$")
 _MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
@@ -73,8 +74,8 @@ _MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
 _TIMING_WORDS = re.compile(
     r"\b(?:ANY ?TIME|BEFORE|AFTER|PRIOR TO|OUTBOUND|INBOUND|THE|SCHEDULED|ORIGINALLY|OF|"
     r"DEPARTURE|JOURNEY|TRAVEL|IN THE EVENT|IN CASE|ONLY|NO[- ]?SHOWS?|FIRST|FLIGHT|"
-    r"MORE THAN|LESS THAN|WITHIN|UP TO|UNTIL|AT LEAST|BETWEEN|AND|OR|\d+|HOURS?|HRS?|H|DAYS?|"
-    r"WEEKS?)\b"
+    r"MORE THAN|LESS THAN|OR LESS|OR MORE|WITHIN|UP TO|UNTIL|AT LEAST|BETWEEN|AND|OR|\d+|"
+    r"HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 )
 _LIST_MARK = re.compile(r"(?:^|\s)(?:\d{1,2}|[A-Z])[.]$")
 
@@ -190,7 +191,13 @@ def _heading(line: str, context: Context) -> Context | None:
         return replace(
             context, scope=timing[0], window=timing[1], note=False,
         )  # fmt: skip
-    if len(words) <= 64 and _QUALIFIER.fullmatch(words) and not _is_statement(words):
+    if (
+        len(words) <= 64
+        and not line.rstrip().endswith(".")
+        and _QUALIFIER.fullmatch(words)
+        and not _NOT_QUALIFIER.search(words)
+        and not _is_statement(words)
+    ):
         return Context(qualifier=words, general=context.general, validity=context.validity)
     return None
 
@@ -198,8 +205,6 @@ def _heading(line: str, context: Context) -> Context | None:
 def _timing(words: str) -> tuple[Scope, Window | None] | None:
     """A heading that only names a timing: BEFORE DEPARTURE, ANY TIME, MORE THAN 7 DAYS ..."""
     if len(words) > lx.HEADING_MAX or _TIMING_WORDS.sub("", words).strip(" /-:,."):
-        return None
-    if _is_statement(words):
         return None
     window = lx.window_in(words)
     if lx.NO_SHOW.search(words):

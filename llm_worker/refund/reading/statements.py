@@ -52,7 +52,7 @@ _NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
      "how and when a refund is processed"),
     (re.compile(r"CHARGES? APPL(?:Y|IES) PER TRANSACTIONS?|PER TRANSACTION|PER REISSUANCE"),
      "a fee is charged once per transaction"),
-    (re.compile(r"LOST TICKET|NAME CHANGE|CHANGE OF PASSENGER|\bEMD\b"),
+    (re.compile(r"LOST TICKET|NAME CHANGE|CHANGE OF PASSENGER|COLLECTED ON (?:AN )?EMD"),
      "a fee for another service (not a refund fee)"),
     (re.compile(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:BAGGAGE|SEATS?|SEAT SELECTION|MEALS?|"
                 r"LOUNGE|WI-?FI|PRIORITY BOARDING|CHECKED BAGS?|CARRY-?ON)\b"),
@@ -63,7 +63,7 @@ _NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
 )  # fmt: skip
 _VOUCHER = re.compile(
     r"VOUCHER|CREDIT SHELL|TRAVEL CREDIT|FUTURE TRAVEL|TRAVEL FUNDS?|E-?CREDIT|\bMCO\b|"
-    r"CREDIT (?:FOR|TOWARDS?) (?:A )?(?:FUTURE|NEW)|IN THE FORM OF A"
+    r"CREDIT (?:FOR|TOWARDS?) (?:A )?(?:FUTURE|NEW)|IN THE FORM OF A|AS AN? EMD\b|\bEMD FOR"
 )
 _REFERENCE = re.compile(
     r"\bSEE (?:THE )?(?:FARE |GENERAL )?RULES?\b|\bSEE (?:CARRIER|AIRLINE|BELOW|ABOVE)|"
