@@ -72,9 +72,10 @@ and answer MANUAL. When in doubt, answer MANUAL: an operator will review the cas
 # The answer's JSON without its two free-text strings: keys, quotes, the decision, two
 # numbers and a currency code.
 _ANSWER_SKELETON_CHARS = 200
-# Fewest characters per token in such answers (JSON punctuation, digits and non-Latin
-# scripts tokenise densely); English prose runs at about 4.
-_MIN_CHARS_PER_TOKEN = 2.0
+# Fewest characters per token a schema-conforming answer can take: a weak model that repeats
+# digits and dots ("1.1.1.1") spends a token a character (seen with SmolLM2-135M); English
+# prose runs at about 4. The cap is the bound of a conforming answer, not a typical one.
+_MIN_CHARS_PER_TOKEN = 1.0
 
 
 def answer_token_cap() -> int:

@@ -169,13 +169,6 @@ def decision_log(worker: WorkerProcess) -> dict[str, Any]:
     return worker.wait_for_log(lambda e: e.get("event") == "refund decision", timeout=30)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="with prompt fare-rules-v2 (the contract's readings, twice as long) SmolLM2-135M ran "
-    "past the answer-token cap in the last run (finish_reason length), which the product turns "
-    "into a FALLBACK as test_cut_off_real_answer_falls_back_with_its_tokens_counted shows; whether "
-    "the weak model now answers within the cap is open",
-)
 def test_run_gets_a_structured_answer_end_to_end(
     start_worker: StartWorker, engine: EngineEmulator, server: LlamaServer
 ) -> None:
