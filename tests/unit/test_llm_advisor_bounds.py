@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import openai
 import pytest
@@ -25,6 +23,7 @@ from llm_worker.refund.models import (
     RefundCase,
 )
 from tests.fakes.llm import Answer, FakeLLM, Rambling
+from tests.refund_cases import refund_case
 
 KEY = "sk-test-bounds-0123456789"
 MODEL = "gpt-4o-mini"
@@ -44,14 +43,7 @@ def make(llm: FakeLLM) -> OpenAIAdvisor:
 
 
 def case(rules: str = "CANCEL/REFUND PERMITTED. CHARGE USD 100.") -> RefundCase:
-    return RefundCase(
-        booking_id="B1",
-        fare_rules=rules,
-        ticket_price=Decimal(620),
-        currency="USD",
-        departure_date=datetime(2026, 3, 15, tzinfo=UTC),
-        request_date=datetime(2026, 2, 20, tzinfo=UTC),
-    )
+    return refund_case(rules)
 
 
 def soon() -> float:
