@@ -11,8 +11,9 @@ here, each as Camunda 7 does it:
   event for its errorCode catches it, storing the message in camunda:errorMessageVariable (no
   matching boundary fails the test: on the engine the error would end the instance silently);
 - `camunda:expression` service tasks evaluate and store camunda:resultVariable;
-- `camunda:executionListener` start/end listeners on automatic elements run around them
-  (any other listener makes the runner refuse the diagram rather than ignore it);
+- `camunda:executionListener` start/end listeners on start events, end events and exclusive
+  gateways run around them (any other listener makes the runner refuse the diagram rather
+  than ignore it);
 - time is a fake clock: `advance()` moves it, so a PT2H timer is seen firing after 2 hours;
 - the instance has an id and a business key (for `execution.getProcessInstanceId()` and
   `getProcessBusinessKey()`), and leaves history as the engine's does: `activities` lists every
@@ -223,7 +224,11 @@ class ProcessRun:
             listeners = element.findall(f"{BPMN}extensionElements/{CAMUNDA}executionListener")
             if not listeners:
                 continue
-            if element.tag not in (f"{BPMN}startEvent", f"{BPMN}endEvent"):
+            if element.tag not in (
+                f"{BPMN}startEvent",
+                f"{BPMN}endEvent",
+                f"{BPMN}exclusiveGateway",
+            ):
                 raise NotImplementedError(f"listeners on {element.tag} are not emulated")
             starts = [str(x.get("expression")) for x in listeners if x.get("event") == "start"]
             ends = [str(x.get("expression")) for x in listeners if x.get("event") == "end"]

@@ -1,6 +1,6 @@
 """A JUEL (Java Unified Expression Language 2.2) evaluator for the expressions Camunda 7 runs in
 tests/fakes/bpmn_runner.py: `${...}` composites, literals, identifiers, `execution.getVariable`
-and `setVariable`, the instance's business key and id, String methods (`hashCode` as Java
+and `setVariable`/`removeVariable`, the instance's business key and id, String methods (`hashCode` as Java
 computes it), the EL operators and the EL spec's coercion rules (null in arithmetic is 0, null
 in a relational comparison is false, numbers compared as numbers, strings coerced to numbers or
 booleans as section 1.18 says). An identifier that is no variable fails as in Camunda ("Cannot
@@ -224,6 +224,9 @@ class Execution:
     def setVariable(self, name: str, value: Any) -> None:
         self._variables[name] = value
 
+    def removeVariable(self, name: str) -> None:
+        self._variables.pop(name, None)
+
     def hasVariable(self, name: str) -> bool:
         return name in self._variables
 
@@ -231,6 +234,7 @@ class Execution:
 _EXECUTION_METHODS = (
     "getVariable",
     "setVariable",
+    "removeVariable",
     "hasVariable",
     "getProcessInstanceId",
     "getProcessBusinessKey",

@@ -5,6 +5,7 @@ the SLA timer and routes each case to the expected end event. Skipped without an
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,6 +124,11 @@ class RealEngine:
         )
         assert response.status_code in (200, 204), response.text
 
+    def deployed_form(self, task_id: str) -> Any:
+        response = self.http.get(f"{self.url}/task/{task_id}/deployed-form", timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def end_event(self, pid: str) -> str:
         def ended() -> list[dict[str, Any]]:
             found: list[dict[str, Any]] = self.http.get(
@@ -181,16 +187,43 @@ def test_an_invalid_payment_reaches_the_operator_with_the_message(engine: RealEn
     assert engine.end_event(pid) == "End_PaymentEscalated"
 
 
-def test_manual_approval_without_an_amount_pays_the_ticket_price(engine: RealEngine) -> None:
+def test_manual_approval_pays_the_amount_the_operator_entered(engine: RealEngine) -> None:
     pid = engine.start(ticketPrice=275.0, currency="EUR")
     engine.work(pid, FARE_RULES_TOPIC)
     task = engine.user_task(pid, "Task_ManualReview")
     assert engine.candidate_groups(task["id"]) == {"refund-operators"}
     assert engine.variable(pid, "reviewSla") == "PT2H"
-    engine.complete(task["id"], approved=True)
+    engine.complete(task["id"], approved=True, refundAmount=200.5)
     engine.work(pid, PAYMENT_TOPIC)
     assert engine.end_event(pid) == "End_Refunded"
-    assert engine.variable(pid, "refundAmount") == 275.0
+    assert engine.variable(pid, "refundAmount") == 200.5
+
+
+def test_an_approval_without_an_amount_is_not_paid_in_full(engine: RealEngine) -> None:
+    pid = engine.start(ticketPrice=275.0, currency="EUR")
+    engine.work(pid, FARE_RULES_TOPIC)
+    engine.complete(engine.user_task(pid, "Task_ManualReview")["id"], approved=True)
+    engine.work(pid, PAYMENT_TOPIC)
+    engine.user_task(pid, "Task_ResolvePayment")
+    assert engine.variable(pid, "paymentErrorCode") == "PAYMENT_INVALID_REQUEST"
+    assert "refundAmount is missing" in str(engine.variable(pid, "paymentError"))
+
+
+def test_tasklist_serves_the_deployed_forms(engine: RealEngine) -> None:
+    """Tasklist renders what /task/{id}/deployed-form answers: the forms in bpmn/, as deployed
+    with the diagram (formRefBinding="deployment")."""
+    pid = engine.start(ticketPrice=275.0, currency="EUR")
+    engine.work(pid, FARE_RULES_TOPIC)
+    review = engine.user_task(pid, "Task_ManualReview")
+    assert engine.deployed_form(review["id"]) == form_schema("ticket-refund-review.form")
+    engine.complete(review["id"], approved=True)
+    engine.work(pid, PAYMENT_TOPIC)
+    payment = engine.user_task(pid, "Task_ResolvePayment")
+    assert engine.deployed_form(payment["id"]) == form_schema("ticket-refund-payment.form")
+
+
+def form_schema(name: str) -> Any:
+    return json.loads((REPO_ROOT / "bpmn" / name).read_text(encoding="utf-8"))
 
 
 def test_the_review_sla_escalates_to_a_manager(engine: RealEngine) -> None:

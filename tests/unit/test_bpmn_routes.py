@@ -133,11 +133,33 @@ def test_three_payment_failures_back_off_then_reach_an_operator(clock: FakeClock
     assert run.external_log.count(PAYMENT_TOPIC) == 3
     assert len(set(gateway.keys)) == 1, "every attempt carries the same idempotency key"
 
+    assert task.variables["paymentErrorCode"] == "PAYMENT_API_ERROR"
+
     run.complete_user_task("Task_ResolvePayment", paymentResolution="RETRY")
     assert run.variables["apiErrorCount"] == 0
     pay(run, gateway)
     assert run.end_event == "Refunded"
     assert len(set(gateway.keys)) == 1
+
+
+def test_a_second_pass_through_resolve_payment_starts_without_the_last_resolution(
+    clock: FakeClock,
+) -> None:
+    """Tasklist pre-fills a form from the variables: a RETRY left from the first pass would
+    make one click retry again."""
+    run = start(clock, currency=None)
+    decide(run, "ALLOWED", refundAmount=820.0)
+    gateway = ScriptedGateway()
+    pay(run, gateway)
+    run.complete_user_task(
+        "Task_ResolvePayment", paymentResolution="RETRY", paymentComment="fixed the amount"
+    )
+    pay(run, gateway)
+    task = only_user_task(run)
+    assert task.name == "Resolve payment"
+    assert "paymentResolution" not in task.variables
+    assert "paymentComment" not in task.variables
+    assert task.variables["refundAmount"] == 820.0, "what the operator corrects stays filled"
 
 
 def test_a_retry_that_succeeds_needs_no_operator(clock: FakeClock) -> None:
@@ -176,6 +198,7 @@ def test_an_invalid_payment_request_goes_to_the_operator_without_retries(
     task = only_user_task(run)
     assert task.name == "Resolve payment"
     assert "currency is missing" in task.variables["paymentError"]
+    assert task.variables["paymentErrorCode"] == "PAYMENT_INVALID_REQUEST"
     assert task.variables["apiErrorCount"] == 0
     assert gateway.keys == []
 
@@ -202,18 +225,13 @@ def test_manual_review_approved_with_an_amount_is_paid(clock: FakeClock) -> None
     assert gateway.amounts == ["500"]
 
 
-def test_manual_approval_without_an_amount_refunds_the_ticket_price(clock: FakeClock) -> None:
-    run = start(clock)
-    decide(run, "MANUAL")
-    run.complete_user_task("Task_ManualReview", approved=True, refundAmount=None)
-    gateway = ScriptedGateway()
-    pay(run, gateway)
-    assert run.end_event == "Refunded"
-    assert gateway.amounts == ["820"]
-
-
-def test_manual_approval_without_amount_or_price_asks_the_operator(clock: FakeClock) -> None:
-    run = start(clock, ticketPrice=None)
+@pytest.mark.parametrize("price", [820.0, None])
+def test_manual_approval_without_an_amount_never_pays_the_ticket_price(
+    clock: FakeClock, price: float | None
+) -> None:
+    """The review form requires the amount; an approval sent without one (a REST client) is
+    not turned into a full refund but reaches an operator at payment."""
+    run = start(clock, ticketPrice=price)
     decide(run, "MANUAL")
     run.complete_user_task("Task_ManualReview", approved=True)
     gateway = ScriptedGateway()
@@ -221,14 +239,16 @@ def test_manual_approval_without_amount_or_price_asks_the_operator(clock: FakeCl
     task = only_user_task(run)
     assert task.name == "Resolve payment"
     assert "refundAmount is missing" in task.variables["paymentError"]
+    assert task.variables["paymentErrorCode"] == "PAYMENT_INVALID_REQUEST"
     assert gateway.keys == []
 
 
 def test_manual_approval_never_pays_the_full_price_when_a_penalty_was_found(
     clock: FakeClock,
 ) -> None:
-    run = start(clock)
-    decide(run, "MANUAL", penaltyAmount=100.0)
+    run = start(clock, ticketPrice=None)
+    decide(run, "WITH_PENALTY", penaltyAmount=100.0)
+    assert only_user_task(run).name == "Manual review"
     run.complete_user_task("Task_ManualReview", approved=True)
     gateway = ScriptedGateway()
     pay(run, gateway)
