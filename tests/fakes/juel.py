@@ -1,10 +1,10 @@
 """A JUEL (Java Unified Expression Language 2.2) evaluator for the expressions Camunda 7 runs in
-tests/fakes/bpmn_runner.py: `${...}` composites, literals, identifiers, `execution.getVariable`
-and `setVariable`/`removeVariable`, the instance's business key and id, String methods (`hashCode` as Java
-computes it), the EL operators and the EL spec's coercion rules (null in arithmetic is 0, null
-in a relational comparison is false, numbers compared as numbers, strings coerced to numbers or
-booleans as section 1.18 says). An identifier that is no variable fails as in Camunda ("Cannot
-resolve identifier"), so a condition that reads a missing variable without
+tests/fakes/bpmn_runner.py: `${...}` composites, literals, identifiers, `execution.getVariable`,
+`setVariable` and `removeVariable`, the instance's business key and id, String methods
+(`hashCode` as Java computes it), the EL operators and the EL spec's coercion rules (null in
+arithmetic is 0, null in a relational comparison is false, numbers compared as numbers, strings
+coerced to numbers or booleans as section 1.18 says). An identifier that is no variable fails as
+in Camunda ("Cannot resolve identifier"), so a condition that reads a missing variable without
 execution.getVariable is caught by the tests, as it would stop a real instance.
 """
 
