@@ -186,6 +186,10 @@ class FormBrowser:
         """The computed value of CSS property `prop` on the first element matching `selector`."""
         return str(self.command("style", selector=selector, property=prop)["value"])
 
+    def html(self, selector: str) -> str:
+        """The innerHTML of the first element matching `selector` (to see what was escaped)."""
+        return str(self.command("html", selector=selector)["html"])
+
     def close(self) -> None:
         """Ask the driver to end (it closes Chromium); kill both if that takes too long."""
         if self._proc.poll() is None:

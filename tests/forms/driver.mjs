@@ -80,7 +80,8 @@ function installHarness() {
       .map(labelText);
     const what = types ? `${types.join('/')} field` : 'field';
     if (!matches.length) {
-      throw new Error(`no ${what} labelled ${JSON.stringify(label)}; labels: ${JSON.stringify(labels)}`);
+      const known = JSON.stringify(labels);
+      throw new Error(`no ${what} labelled ${JSON.stringify(label)}; labels: ${known}`);
     }
     throw new Error(`${matches.length} fields labelled ${JSON.stringify(label)}`);
   }
@@ -134,8 +135,12 @@ function installHarness() {
 
   function control(label) {
     const element = find(label, null);
-    const input = element.querySelector('textarea, input:not([type="hidden"]):not([type="radio"]):not([type="checkbox"])');
-    if (!input) throw new Error(`the ${typeOf(element)} field ${JSON.stringify(label)} has no text input`);
+    const input = element.querySelector(
+      'textarea, input:not([type="hidden"]):not([type="radio"]):not([type="checkbox"])',
+    );
+    if (!input) {
+      throw new Error(`the ${typeOf(element)} field ${JSON.stringify(label)} has no text input`);
+    }
     if (input.disabled) throw new Error(`the field ${JSON.stringify(label)} is disabled`);
     if (input.readOnly) throw new Error(`the field ${JSON.stringify(label)} is read-only`);
     return input;
@@ -146,7 +151,9 @@ function installHarness() {
     const options = optionLabels(element);
     const match = options.find((candidate) => labelText(candidate) === text);
     if (!match) {
-      throw new Error(`${JSON.stringify(label)} has no option ${JSON.stringify(text)}; options: ${JSON.stringify(options.map(labelText))}`);
+      const known = JSON.stringify(options.map(labelText));
+      const wanted = JSON.stringify(text);
+      throw new Error(`${JSON.stringify(label)} has no option ${wanted}; options: ${known}`);
     }
     if (match.querySelector('input').disabled) {
       throw new Error(`the field ${JSON.stringify(label)} is disabled`);
@@ -188,7 +195,11 @@ const PAGE = `<!doctype html>
 const FILES = {
   '/': ['text/html', PAGE],
   '/form-js.css': ['text/css', readFileSync(join(FORM_JS, 'dist/assets/form-js.css'))],
-  '/form-viewer.umd.js': ['text/javascript', readFileSync(join(FORM_JS, 'dist/form-viewer.umd.js'))],
+  // The viewer bundle Tasklist's `Form` comes from: window.FormViewer.Form.
+  '/form-viewer.umd.js': [
+    'text/javascript',
+    readFileSync(join(FORM_JS, 'dist/form-viewer.umd.js')),
+  ],
   '/harness.js': ['text/javascript', `(${installHarness})();`],
 };
 
@@ -363,6 +374,15 @@ const commands = {
       property,
     );
     return { value };
+  },
+
+  async html({ selector }) {
+    const html = await currentPage().evaluate((selector) => {
+      const element = document.querySelector(selector);
+      if (!element) throw new Error(`nothing matches ${JSON.stringify(selector)}`);
+      return element.innerHTML;
+    }, selector);
+    return { html };
   },
 
   async fontFamily({ selector }) {
