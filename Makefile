@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
+# @ibm/telemetry-js (a dependency of form-js's Carbon styles) otherwise reports installs and runs.
+export IBM_TELEMETRY_DISABLED := true
+
 .PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean llama-server eval-local-llm
 
 test: setup lint pytest
@@ -19,12 +22,14 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	IBM_TELEMETRY_DISABLED=true npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# promtool and the Prometheus server come from Debian's `prometheus` package.
+# promtool and the Prometheus server come from Debian's `prometheus` package; the browser the
+# form tests render the forms in is Debian's `chromium` (puppeteer-core downloads none).
 .tools-installed:
-	command -v promtool >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+	missing="$$(command -v promtool >/dev/null 2>&1 || echo prometheus) $$(command -v chromium >/dev/null 2>&1 || echo chromium)"; \
+	[ -z "$$(echo $$missing)" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null)
 	@# The package may start its own server on :9090; the tests run theirs on ephemeral ports.
 	(systemctl disable --now prometheus || service prometheus stop) >/dev/null 2>&1 || true
 	touch $@

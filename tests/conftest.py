@@ -1,6 +1,6 @@
 """Shared fixtures: no developer settings in any test, the engine emulator (or a real engine),
-the real `llm-worker run` process with a clean environment, and a bounded run of any other
-`llm-worker` command."""
+the real `llm-worker run` process with a clean environment, a bounded run of any other
+`llm-worker` command, and a headless browser that renders the Camunda forms."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import requests
 from llm_worker.config import Settings
 from tests.fakes.bad_gateway import BadGateway
 from tests.fakes.engine import EngineEmulator
+from tests.fakes.form_browser import FormBrowser
 from tests.fakes.real_engine import EmulatorDriver, EngineDriver, RestDriver
 from tests.support import REPO_ROOT, free_port, wait_until
 
@@ -199,6 +200,16 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     yield start
     for worker in started:
         worker.kill()
+
+
+@pytest.fixture(scope="session")
+def form_browser() -> Iterator[FormBrowser]:
+    """One driver and Chromium for the session's form tests; each render opens a fresh page."""
+    browser = FormBrowser()
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture
