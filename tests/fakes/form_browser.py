@@ -186,9 +186,13 @@ class FormBrowser:
         """The computed value of CSS property `prop` on the first element matching `selector`."""
         return str(self.command("style", selector=selector, property=prop)["value"])
 
-    def html(self, selector: str) -> str:
-        """The innerHTML of the first element matching `selector` (to see what was escaped)."""
-        return str(self.command("html", selector=selector)["html"])
+    def element_text(self, selector: str) -> str:
+        """The text an operator reads in the first element matching `selector`."""
+        return str(self.command("elementText", selector=selector)["text"])
+
+    def count(self, selector: str) -> int:
+        """How many elements inside the form match `selector`."""
+        return int(self.command("count", selector=selector)["count"])
 
     def close(self) -> None:
         """Ask the driver to end (it closes Chromium); kill both if that takes too long."""

@@ -376,17 +376,21 @@ const commands = {
     return { value };
   },
 
-  async html({ selector }) {
-    const html = await currentPage().evaluate((selector) => {
+  async elementText({ selector }) {
+    const text = await currentPage().evaluate((selector) => {
       const element = document.querySelector(selector);
       if (!element) throw new Error(`nothing matches ${JSON.stringify(selector)}`);
-      return element.innerHTML;
+      return element.innerText;
     }, selector);
-    return { html };
+    return { text };
   },
 
-  async fontFamily({ selector }) {
-    return commands.style({ selector, property: 'font-family' });
+  async count({ selector }) {
+    const count = await currentPage().evaluate(
+      (selector) => document.querySelectorAll(`.fjs-form ${selector}`).length,
+      selector,
+    );
+    return { count };
   },
 };
 
