@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 FORMS = REPO_ROOT / "bpmn"
 REVIEW_FORM = FORMS / "ticket-refund-review.form"
 PAYMENT_FORM = FORMS / "ticket-refund-payment.form"
+AUDIT_FORM = FORMS / "ticket-refund-audit.form"
 # Stable and git-ignored (build/), so that a reviewer can look at what the operator sees.
 SCREENSHOTS = REPO_ROOT / "build" / "form-screenshots"
 
@@ -428,3 +429,62 @@ def test_a_second_pass_starts_without_the_last_resolution(
     assert submission.data == {"paymentResolution": "RESOLVED_OUTSIDE", "paymentComment": ""}
     route.complete("Task_ResolvePayment", submission)
     assert route.run.end_event == "Payment escalated"
+
+
+# ----------------------------------------------------------------------------- audit form
+
+
+def test_the_audit_form_shows_the_paid_refund_and_asks_a_verdict(
+    form_browser: FormBrowser, clock: FakeClock
+) -> None:
+    route = Route(clock, auditRate=1)
+    route.decide_by_rules()
+    route.pay()
+    open_form(form_browser, AUDIT_FORM, route.task("Audit automatic refund"), "audit")
+    text = form_browser.text()
+    for shown in ("WITH_PENALTY: refundable less a fee", "Fee the check read\t150 USD"):
+        assert shown in text
+    assert "Refunded\t470 USD" in text and "Payment\tPAY-1" in text
+    assert form_browser.element_text("pre") == FARE_RULES
+    assert form_browser.submit().shown_errors == {
+        "Was the automatic decision right?": ["Field is required."]
+    }
+    form_browser.choose(
+        "Was the automatic decision right?", "Wrong amount: refundable, but with another fee"
+    )
+    assert form_browser.submit().shown_errors == {"The right fee": ["Field is required."]}
+    form_browser.fill("The right fee", "75")
+    form_browser.fill("Comment", "The 150 is the fee after departure.")
+    submission = form_browser.submit()
+    assert submission.data == {
+        "auditVerdict": "wrong_amount",
+        "auditPenaltyAmount": 75,
+        "auditComment": "The 150 is the fee after departure.",
+    }
+    route.complete("Task_AuditRefund", submission)
+    assert route.run.end_event_ids == {"End_Refunded", "End_Audited"}
+
+
+def test_a_correct_verdict_submits_no_fee(form_browser: FormBrowser, clock: FakeClock) -> None:
+    route = Route(clock, auditRate=1)
+    route.decide_by_rules()
+    route.pay()
+    open_form(form_browser, AUDIT_FORM, route.task("Audit automatic refund"), "audit")
+    form_browser.choose(
+        "Was the automatic decision right?", "Wrong amount: refundable, but with another fee"
+    )
+    form_browser.fill("The right fee", "75")
+    form_browser.choose(
+        "Was the automatic decision right?", "Correct: decision and amount are right"
+    )
+    assert form_browser.submit().data == {"auditVerdict": "correct", "auditComment": ""}
+
+
+# ----------------------------------------------------------------------------- the harness
+
+
+def test_the_browser_reaches_nothing_but_the_page(form_browser: FormBrowser) -> None:
+    """A form that would load an outside address is caught, so no test calls one unnoticed."""
+    image = {"id": "Logo", "type": "image", "source": "http://forms.invalid/logo.png"}
+    form_browser.render({"type": "default", "schemaVersion": 4, "components": [image]}, {})
+    assert "blocked request: http://forms.invalid/logo.png" in form_browser.console_errors()
