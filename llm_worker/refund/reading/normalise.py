@@ -28,6 +28,9 @@ _CATEGORY = re.compile(
 )
 _BARE_PENALTIES = re.compile(r"^\s*PENALTIES\s*:?\s*$")
 _PAGE = re.compile(r"\s*\bPAGE\s+\d+\s*/\s*\d+\s*$")
+# Apollo's end-of-screen marker, alone on its line: the display goes on on the next screen.
+_APOLLO_MARK = re.compile(r"^\s*\)?><\s*$")
+_SENTENCE_END = re.compile(r"[.;:!]\s*$")
 _JUNK = re.compile(r"^\s*(?:\)?><|\.|\*+)?\s*$")
 _SEPARATOR = re.compile(r"^\s*(?:[-=*_/.]\s*){2,}$")
 # Separators written inside one long line (API text): " ------ ", " // ".
@@ -54,7 +57,16 @@ def normalise(text: str) -> tuple[list[str], bool]:
     raw = _TAG.sub("\n", text).replace("\u00a0", " ").replace("\t", "    ").upper()
     lines: list[str] = []
     after_page = False
-    for line in raw.splitlines():
+    split = raw.splitlines()
+    for number, line in enumerate(split):
+        if _APOLLO_MARK.match(line):
+            # Like a page break: where the text before it goes on on the next line, the
+            # sentence is joined across it; after a finished sentence, or last, it is a break.
+            goes_on = number + 1 < len(split) and bool(split[number + 1].strip())
+            before = lines[-1] if lines else ""
+            if not (goes_on and before.strip() and not _SENTENCE_END.search(before)):
+                lines.append("")
+            continue
         paged = _PAGE.sub("", line).rstrip()
         if paged != line.rstrip() or (after_page and not paged.strip()):
             # A page break is not a paragraph break: the sentence may go on on the next page.

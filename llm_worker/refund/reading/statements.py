@@ -214,6 +214,10 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     refund_words = bool(lx.REFUND_TOPIC.search(clause))
     if lx.CHANGE_TOPIC.search(clause) and not refund_words and not marks.nonref:
         return made(Kind.NEUTRAL, about="a rule for changes (not a refund rule)")
+    if lx.PERMITTED.match(clause):
+        # Before the boilerplate: "REFUNDS ALLOWED WITHIN TICKET VALIDITY" is the whole of a
+        # permission, not a note on how a refund is processed.
+        return made(Kind.PERMITTED)
     for pattern, about in _NEUTRAL:
         if pattern.search(clause):
             return made(Kind.NEUTRAL, about=about)
@@ -246,8 +250,6 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
         unconditional = clause.replace("UNLESS OTHERWISE SPECIFIED", "")
         conditional = window is None and bool(lx.CONDITION.search(unconditional))
         return made(Kind.FREE, conditional=conditional)
-    if lx.PERMITTED.match(clause):
-        return made(Kind.PERMITTED)
     if _SUB_HEADING.match(clause):
         return made(Kind.NEUTRAL, about="a sub-heading")
     if not context.headed and not _ABOUT_REFUNDS.search(clause):
