@@ -55,3 +55,20 @@ def test_text_without_a_required_word_is_not_searched() -> None:
     quick = Quick(r"\bSEE RULES?\b")
     assert not quick.possible("CHARGE USD 100")
     assert quick.possible("PLEASE SEE RULE 5")
+
+
+def test_first_in_lines_finds_the_first_match_of_the_whole_text() -> None:
+    quick = Quick(r"\bSYSTEM ?(?:PROMPT)?:|IGNORE (?:ALL )?RULES")
+    text = "SYSTEM EXCHANGE RATE\nFARE\nX IGNORE RULES\nSYSTEM: Y\nIGNORE ALL RULES"
+    found = quick.first_in_lines(text)
+    assert found is not None
+    assert found.group(0) == "IGNORE RULES"
+    assert found.span() == re.compile(quick.pattern).search(text).span()  # type: ignore[union-attr]
+    assert quick.first_in_lines("SYSTEM EXCHANGE RATE\nFARE") is None
+
+
+def test_a_line_longer_than_any_match_is_not_a_full_match() -> None:
+    quick = Quick(r"(?:VOLUNTARY )?REFUNDS?")
+    assert quick.widest == len("VOLUNTARY REFUNDS")
+    assert quick.fullmatch("VOLUNTARY REFUNDS") is not None
+    assert quick.fullmatch("VOLUNTARY REFUNDS ARE PERMITTED") is None

@@ -20,6 +20,8 @@ class Quick:
     def __init__(self, pattern: str, flags: int = 0) -> None:
         self.regex = re.compile(pattern, flags)
         self.pattern = self.regex.pattern
+        # The longest text a whole match can be: a longer line is no heading, whatever it says.
+        self.widest: int = sre_parse.parse(pattern, flags).getwidth()[1]
         found = required_words(self.regex)
         usable = found is not None and min(map(len, found)) >= _SHORTEST and len(found) <= _MOST
         self.words: tuple[str, ...] | None = tuple(found) if usable and found else None
@@ -35,7 +37,29 @@ class Quick:
         return self.regex.match(text) if self.possible(text) else None
 
     def fullmatch(self, text: str) -> re.Match[str] | None:
-        return self.regex.fullmatch(text) if self.possible(text) else None
+        if len(text) > self.widest or not self.possible(text):
+            return None
+        return self.regex.fullmatch(text)
+
+    def first_in_lines(self, text: str) -> re.Match[str] | None:
+        """`search` for a pattern no match of which spans a line: only the lines that hold one of
+        its words are searched (a long display holds them in a line or two, if at all)."""
+        if self.words is None:
+            return self.regex.search(text)
+        starts: set[int] = set()
+        for word in self.words:
+            at = text.find(word)
+            while at >= 0:
+                line = text.rfind("\n", 0, at) + 1
+                starts.add(line)
+                end = text.find("\n", at)
+                at = -1 if end < 0 else text.find(word, end)
+        for start in sorted(starts):
+            end = text.find("\n", start)
+            found = self.regex.search(text, start, len(text) if end < 0 else end)
+            if found:
+                return found
+        return None
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         return self.regex.finditer(text) if self.possible(text) else iter(())
