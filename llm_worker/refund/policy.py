@@ -136,6 +136,16 @@ def decide_by_text(case: RefundCase, reading: Reading) -> RuleResult:
     nonref = [s for s in decisive if s.kind is Kind.NON_REFUNDABLE]
     if nonref:
         what = " after departure or a no-show" if case.after_departure else ""
+        excepted = next((s for s in nonref if s.conditional), None)
+        if excepted is not None:
+            # "NON-REFUNDABLE EXCEPT ...": the exception was not read, so the rules are not
+            # sure; a full refund stays ruled out whatever the exception says.
+            return RuleResult(
+                Decision.MANUAL, 4 if case.after_departure else 7,
+                f"Refund asked{what} on a fare the rules call non-refundable with an exception "
+                f"the rules reader does not read (\"{quote(excepted)}\"); an operator decides.",
+                sure=False, blocks_allowed=True, evidence=applicable.evidence(),
+            )  # fmt: skip
         return RuleResult(
             Decision.MANUAL, 4 if case.after_departure else 7,
             f"Refund asked{what} on a fare the rules call non-refundable (\"{quote(nonref[0])}\"); "

@@ -305,12 +305,6 @@ def test_injected_text_is_manual_and_blocks_allowed() -> None:
     assert "addressed to the decision system" in result.reasoning
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader/policy bug: 'NON-REFUNDABLE EXCEPT ...' is classified NON_REFUNDABLE with "
-    "conditional=True, but decide_by_text never looks at Statement.conditional: the exception "
-    "is not read, yet the result is sure (hybrid never lets the LLM read it)",
-)
 def test_step7_non_refundable_with_an_exception_lets_the_llm_read_it() -> None:
     result = decide(case(fare_rules="NON-REFUNDABLE EXCEPT FOR A FEE OF USD 100 BEFORE DEPARTURE"))
     assert (result.decision, result.step, result.sure) == (Decision.MANUAL, 7, False)

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
-
 from llm_worker.refund.models import Decision
 from llm_worker.refund.reading import Kind, read_fare_rules
 from llm_worker.refund.reading.normalise import normalise
@@ -49,11 +47,6 @@ def test_a_page_marker_between_a_window_and_its_departure_word_keeps_the_window(
     assert (late.decision, late.penalty) == (Decision.WITH_PENALTY, Decimal(90))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader bug: Apollo's ')><' page marker is read as a paragraph break, so a sentence "
-    "that goes on on the next page is cut in two (the second half is UNREAD)",
-)
 def test_a_sentence_split_by_an_apollo_page_marker_is_read_whole() -> None:
     text = (
         "CANCELLATIONS\n  BEFORE DEPARTURE\n"
@@ -65,11 +58,6 @@ def test_a_sentence_split_by_an_apollo_page_marker_is_read_whole() -> None:
     assert fee.per.value == "unit"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader bug: Apollo's ')><' page marker cuts 'UNTIL 72 HOURS BEFORE / DEPARTURE' in "
-    "two; the lone 'DEPARTURE' is UNREAD and a free refund goes to MANUAL",
-)
 def test_an_apollo_page_marker_inside_a_free_refund_sentence_still_allows_it() -> None:
     text = (
         "CANCELLATIONS\n  BEFORE DEPARTURE\n"
@@ -78,6 +66,17 @@ def test_an_apollo_page_marker_inside_a_free_refund_sentence_still_allows_it() -
         "    CHARGE USD 90 WITHIN 72 HOURS BEFORE DEPARTURE.\n"
     )
     assert decide(text).decision is Decision.ALLOWED
+
+
+def test_an_apollo_marker_joins_a_line_that_goes_on_and_breaks_after_a_finished_one() -> None:
+    goes_on, _ = normalise("CANCELLATIONS\n  CHARGE USD 75 FOR\n)><\n  REFUND.\n")
+    assert goes_on == ["CANCELLATIONS", "  CHARGE USD 75 FOR", "  REFUND."]
+    finished, _ = normalise(
+        "CANCELLATIONS\n  TICKET IS NON-REFUNDABLE.\n)><\n  WAIVED FOR DEATH.\n"
+    )
+    assert finished == ["CANCELLATIONS", "  TICKET IS NON-REFUNDABLE.", "", "  WAIVED FOR DEATH."]
+    last, _ = normalise("CANCELLATIONS\n  CHARGE USD 75 FOR REFUND\n><\n")
+    assert last == ["CANCELLATIONS", "  CHARGE USD 75 FOR REFUND", ""]
 
 
 def test_apollo_marker_alone_on_a_line_is_not_text() -> None:

@@ -211,15 +211,7 @@ def test_free_refund_conditions(text: str, conditional: bool) -> None:
         "REFUND PERMITTED.",
         "CANCELLATIONS PERMITTED ANY TIME.",
         "CHANGES/CANCELLATIONS PERMITTED BEFORE DEPARTURE.",
-        pytest.param(
-            "REFUNDS ALLOWED WITHIN TICKET VALIDITY.",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="reader bug: the neutral 'how and when a refund is processed' pattern "
-                "(WITHIN TICKET VALIDITY) is tried before lexicon.PERMITTED, whose own "
-                "'WITHIN TICKET VALIDITY' ending can then never match",
-            ),
-        ),
+        "REFUNDS ALLOWED WITHIN TICKET VALIDITY.",
     ],
 )
 def test_permitted_shapes(text: str) -> None:

@@ -41,7 +41,7 @@ def read_fare_rules(text: str | None) -> Reading:
     if text is None or not text.strip():
         return Reading(statements=())
     upper = text.upper().replace("\u00a0", " ")
-    injection = lexicon.INJECTION.search(upper)
+    injection = lexicon.INJECTION.first_in_lines(upper)  # an instruction spans no line
     lines, category = normalise(text)
     found: list[Statement] = []
     for sentence in split_provisions(lines):

@@ -7,6 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from llm_worker.refund.reading.model import Window
+from llm_worker.refund.reading.quick import Quick
 
 # ISO 4217 codes seen in fare rules; a closed list so that words like FEE or FOR are not codes.
 CURRENCIES = frozenset(
@@ -75,28 +76,28 @@ PERCENT = re.compile(rf"(?<![\w.,])(?P<num>{NUM})\s?(?:%|PERCENT\b|PER CENT\b|PC
 UNIT_HOURS = {"HOUR": 1.0, "HR": 1.0, "H": 1.0, "DAY": 24.0, "WEEK": 168.0}
 UNIT = r"(?P<unit>HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 BEFORE = r"(?:BEFORE|PRIOR TO|PRIOR)"
-WINDOW_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) {UNIT}"), "between"),
+WINDOW_PATTERNS: tuple[tuple[Quick, str], ...] = (
+    (Quick(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) {UNIT}"), "between"),
     (
-        re.compile(
+        Quick(
             rf"(?:MORE THAN|OVER|GREATER THAN|EARLIER THAN|BEYOND|AT LEAST|MINIMUM OF|MINIMUM|"
             rf"UP TO|UNTIL|NO LATER THAN|LATEST) (?P<n>\d+) ?{UNIT} {BEFORE}"
         ),
         "min",
     ),
-    (re.compile(rf"(?P<n>\d+) ?{UNIT} OR MORE {BEFORE}"), "min"),
+    (Quick(rf"(?P<n>\d+) ?{UNIT} OR MORE {BEFORE}"), "min"),
     (
-        re.compile(
+        Quick(
             rf"(?:LESS THAN|WITHIN|FEWER THAN|UNDER|INSIDE|LAST) (?P<n>\d+) ?{UNIT}"
             rf"(?: {BEFORE}| OF (?:THE )?(?:SCHEDULED )?(?:DEPARTURE|TRAVEL|FLIGHT))"
         ),
         "max",
     ),
-    (re.compile(rf"(?P<n>\d+) ?{UNIT} OR LESS {BEFORE}"), "max"),
+    (Quick(rf"(?P<n>\d+) ?{UNIT} OR LESS {BEFORE}"), "max"),
     # "IF CANCELLED 30 DAYS BEFORE DEPARTURE": read as at least that long before.
-    (re.compile(rf"(?P<n>\d+) ?{UNIT} {BEFORE}"), "min"),
+    (Quick(rf"(?P<n>\d+) ?{UNIT} {BEFORE}"), "min"),
 )
-PERMITTED = re.compile(
+PERMITTED = Quick(
     r"^(?:VOLUNTARY )?(?:CANCELL?ATIONS?|REFUNDS?|CANCEL/REFUND|CANCELL?ATION/REFUND|"
     r"REFUND/CANCELL?ATION|CHANGES?/CANCELL?ATIONS?|CANCELL?ATIONS?/REFUNDS?)"
     r" (?:ARE |IS )?(?:PERMITTED|ALLOWED|POSSIBLE)(?: FOR (?:CANCEL|REFUND|NO[- ]?SHOW))?"
@@ -107,21 +108,21 @@ OTHERWISE = re.compile(
     r"^(?:OTHERWISE|ELSE|THEN|THEREAFTER|AFTER THAT|IN ALL OTHER CASES|IN OTHER CASES|LATER)\b"
 )
 
-NO_SHOW = re.compile(
+NO_SHOW = Quick(
     r"NO[- ]?SHOWS?\b|FAIL(?:S|URE|ED)? TO (?:SHOW|BOARD|CHECK[- ]IN|CANCEL)|MISSED FLIGHT|"
     r"DID NOT (?:SHOW|TRAVEL|BOARD)"
 )
-AFTER = re.compile(
+AFTER = Quick(
     r"AFTER (?:THE )?(?:SCHEDULED )?DEPARTURE|AFTER TRAVEL (?:HAS )?(?:COMMENCED|STARTED)|"
     r"PARTIALLY USED|PARTLY USED|AFTER COMMENCEMENT"
 )
-BEFORE_DEP = re.compile(
+BEFORE_DEP = Quick(
     rf"{BEFORE} (?:THE )?(?:SCHEDULED )?(?:DEPARTURE|TRAVEL|FIRST FLIGHT)|BEFORE TRAVEL|"
     r"UNUSED TICKETS?|WHOLLY UNUSED|FULLY UNUSED"
 )
-ANY_TIME = re.compile(r"\bANY ?TIME\b|AT ALL TIMES")
+ANY_TIME = Quick(r"\bANY ?TIME\b|AT ALL TIMES")
 
-NON_REFUNDABLE_TEXT = re.compile(
+NON_REFUNDABLE_TEXT = Quick(
     r"NON[- ]?REFUNDABLE|\bNONREF\b|NOT REFUNDABLE|NO REFUNDS?\b(?! ?(?:FEE|CHARGE|PENALTY))|"
     r"REFUNDS? (?:IS |ARE )?NOT (?:PERMITTED|ALLOWED|POSSIBLE|AVAILABLE)|"
     r"CANCELL?(?:ATION)?S?(?:/REFUNDS?)? (?:IS |ARE )?NOT PERMITTED|"
@@ -133,38 +134,38 @@ NON_REFUNDABLE_TEXT = re.compile(
     r"NON RIMBORSABILE|NESSUN RIMBORSO|N[ÃA]O REEMBOLS[ÁA]VEL|NIET RESTITUEERBAAR|"
     r"GEEN RESTITUTIE|EJ [ÅA]TERBETALNINGSBAR|IKKE REFUNDERBAR"
 )
-FREE = re.compile(
+FREE = Quick(
     r"FREE OF (?:CHARGE|COST)|WITHOUT (?:ANY )?(?:CHARGE|FEE|PENALTY|PENALTIES|COST)|"
     r"NO (?:CANCELL?ATION |REFUND )?(?:CHARGE|FEE|PENALTY)\b|FULLY REFUNDABLE|"
     r"FULL(?:Y)? REFUND(?:ABLE|ED)?\b|REFUNDABLE IN FULL|FREE (?:CANCELL?ATION|REFUND)|"
     r"(?:PENALTY|CHARGE|FEE):? (?:NIL|NONE)\b|PENALTY-FREE|FEE-FREE|CHARGE-FREE|"
     r"^NO PENALT(?:Y|IES)(?: APPLY| APPLIES)?(?: UNLESS OTHERWISE SPECIFIED)?$"
 )
-BARE_FREE = re.compile(r"\bFREE\b")
-CONDITION = re.compile(
+BARE_FREE = Quick(r"\bFREE\b")
+CONDITION = Quick(
     r"\b(?:IF|ONLY|PROVIDED|WHEN|UNLESS|EXCEPT|SUBJECT TO|MEMBERS?|HOLDERS?|STATUS|ELITE|"
     r"CORPORATE|UPON|REQUIRES?|WITH (?:A |AN )?(?:DOCTOR|CERTIFICATE|PROOF))\b|"
     # "WITHIN 24 HOURS" with no departure named: of booking? of travel? not ours to guess.
     r"\bWITHIN \d+ ?(?:HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 )
-PER_UNIT = re.compile(
+PER_UNIT = Quick(
     r"\b(?:PER|EACH|AND) (?:COUPON|SECTOR|SEGMENT|DIRECTION|WAY|FLIGHT|LEG|FARE COMPONENT|"
     r"COMPONENT)S?\b|EACH WAY"
 )
-PER_BOOKING = re.compile(r"\bPER (?:BOOKING|RESERVATION|TRANSACTION|PNR|ORDER)\b")
-FEE_WORDS = re.compile(
+PER_BOOKING = Quick(r"\bPER (?:BOOKING|RESERVATION|TRANSACTION|PNR|ORDER)\b")
+FEE_WORDS = Quick(
     r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|FORFEIT|"
     r"ALLOWED FOR|LESS\b|MINUS"
 )
-REFUND_PERCENT = re.compile(r"REFUND(?:ED|ABLE)?|WILL BE RETURNED|REIMBURSED")
-REFUND_TOPIC = re.compile(r"CANCEL|REFUND|NO[- ]?SHOW")
-CHANGE_TOPIC = re.compile(
+REFUND_PERCENT = Quick(r"REFUND(?:ED|ABLE)?|WILL BE RETURNED|REIMBURSED")
+REFUND_TOPIC = Quick(r"CANCEL|REFUND|NO[- ]?SHOW")
+CHANGE_TOPIC = Quick(
     r"\bCHANGE[SD]?\b|REISSU|RE-ISSU|REBOOK|REROUT|REVALIDAT|UPGRADE|DATE CHANGE|NAME CHANGE"
 )
-HIGHER = re.compile(r"WHICHEVER IS (?:HIGHER|GREATER|MORE)|THE HIGHER OF|THE GREATER OF")
-LOWER = re.compile(r"WHICHEVER IS (?:LOWER|LESS|SMALLER)|THE LOWER OF|THE LESSER OF")
+HIGHER = Quick(r"WHICHEVER IS (?:HIGHER|GREATER|MORE)|THE HIGHER OF|THE GREATER OF")
+LOWER = Quick(r"WHICHEVER IS (?:LOWER|LESS|SMALLER)|THE LOWER OF|THE LESSER OF")
 
-INJECTION = re.compile(
+INJECTION = Quick(
     r"IGNORE (?:ALL |ANY |THE )?(?:PREVIOUS |PRIOR |ABOVE |EARLIER |OTHER |YOUR )?"
     r"(?:INSTRUCTIONS|RULES|POLICY|POLICIES|PROMPTS?)|DISREGARD (?:ALL |ANY |THE |YOUR )?"
     r"(?:PREVIOUS |PRIOR |ABOVE )?(?:INSTRUCTIONS|RULES|POLICY)|"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from llm_worker.refund.reading.quick import Quick
+
 _CATEGORY_NAMES = (
     "RULE APPLICATION", "APPLICATION AND OTHER CONDITIONS", "ELIGIBILITY", "DAY/TIME", "DAY TIME",
     "SEASONALITY", "SEASONS", "FLIGHT APPLICATION", "ADVANCE RES", "ADVANCE PURCHASE", "MIN STAY",
@@ -27,23 +29,29 @@ _CATEGORY = re.compile(
     + r")\b(?P<rest>.*)$"
 )
 _BARE_PENALTIES = re.compile(r"^\s*PENALTIES\s*:?\s*$")
-_PAGE = re.compile(r"\s*\bPAGE\s+\d+\s*/\s*\d+\s*$")
-_JUNK = re.compile(r"^\s*(?:\)?><|\.|\*+)?\s*$")
-_SEPARATOR = re.compile(r"^\s*(?:[-=*_/.]\s*){2,}$")
+_PAGE = Quick(r"\s*\bPAGE\s+\d+\s*/\s*\d+\s*$")
+# Apollo's end-of-screen marker, alone on its line: the display goes on on the next screen.
+_APOLLO_MARK = re.compile(r"^\s*\)?><\s*$")
+_SENTENCE_END = re.compile(r"[.;:!]\s*$")
 # Separators written inside one long line (API text): " ------ ", " // ".
-_INLINE_SEPARATOR = re.compile(r"\s(?:-{3,}|={3,}|/{2,})(?=\s|$)")
+_INLINE_SEPARATOR = Quick(r"\s(?:-{3,}|={3,}|/{2,})(?=\s|$)")
 # "FOR -NC TYPE FARES   NOTE - RULE NCB4 IN IPRG APPLIES": a note opened mid-line.
-_INLINE_NOTE = re.compile(r"(?<=\S)\s{2,}(?=NOTE\s?-)")
+_INLINE_NOTE = Quick(r"(?<=\S)\s{2,}(?=NOTE\s?-)")
 _TAG = re.compile(r"<\s*br\s*/?\s*>", re.I)
-# Fare-quote and display headers (Amadeus FQN, Sabre WPRD/RD, Apollo FN): their amounts are
-# fares, not fees, wherever they stand.
-_HEADER = re.compile(
-    r"^\s*(?:FQN|FXF|FQ[A-Z]?\d|\d+\s*-\s*(?:PTC|PSGR)\b|FCL:|PTC:|FTC:|FARE FAMILY\s*:|"
+# What a line holds that is not text, in one pattern: junk (a lone ")><", "." or "***"), a
+# separator ("-----", "= = ="), or a fare-quote or display header (Amadeus FQN, Sabre WPRD/RD,
+# Apollo FN), whose amounts are fares, not fees, wherever they stand.
+_BOILERPLATE = re.compile(
+    r"^\s*(?:(?:\)?><|\.|\*+)?\s*$|(?:[-=*_/.]\s*){2,}$|"
+    r"FQN|FXF|FQ[A-Z]?\d|\d+\s*-\s*(?:PTC|PSGR)\b|FCL:|PTC:|FTC:|FARE FAMILY\s*:|"
     r"V FARE BASIS|PASSENGER TYPE-|FROM-[A-Z]{3} TO-|FARE BASIS-|FARE TYPE-|SYSTEM DATES|"
-    r"TARIFF FAMILY-|QUOTE\d+\b|FARE COMPONENT\s+\d|.*\bRULES DISPLAY\s*$|"
+    r"TARIFF FAMILY-|QUOTE\d+\b|FARE COMPONENT\s+\d|"
     r"[A-Z]{3}\s+\d+\.\d{2}\s+\S+\s+E\d{2}[A-Z]{3}\d{2}|"  # USD 412.00 0400 E06SEP17
     r"\d{1,2}\s+[A-Z]{3}-?[A-Z]{3}\s+\S+\s+[A-Z0-9]{2}\s+[A-Z]{3}\s+\d)"  # 01 MNL-CHI ... NUC 430
 )
+# "NYC-LON RULES DISPLAY": a display's title line (a search of its own: `.*` in the pattern
+# above would be tried at every character of every line).
+_DISPLAY_TITLE = Quick(r"\bRULES DISPLAY\s*$")
 
 
 def normalise(text: str) -> tuple[list[str], bool]:
@@ -54,7 +62,16 @@ def normalise(text: str) -> tuple[list[str], bool]:
     raw = _TAG.sub("\n", text).replace("\u00a0", " ").replace("\t", "    ").upper()
     lines: list[str] = []
     after_page = False
-    for line in raw.splitlines():
+    split = raw.splitlines()
+    for number, line in enumerate(split):
+        if _APOLLO_MARK.match(line):
+            # Like a page break: where the text before it goes on on the next line, the
+            # sentence is joined across it; after a finished sentence, or last, it is a break.
+            goes_on = number + 1 < len(split) and bool(split[number + 1].strip())
+            before = lines[-1] if lines else ""
+            if not (goes_on and before.strip() and not _SENTENCE_END.search(before)):
+                lines.append("")
+            continue
         paged = _PAGE.sub("", line).rstrip()
         if paged != line.rstrip() or (after_page and not paged.strip()):
             # A page break is not a paragraph break: the sentence may go on on the next page.
@@ -68,8 +85,7 @@ def normalise(text: str) -> tuple[list[str], bool]:
             lines.append("")
         lines.pop()
     cleaned = [
-        "" if _SEPARATOR.match(line) or _JUNK.match(line) or _HEADER.match(line) else line
-        for line in lines
+        "" if _BOILERPLATE.match(line) or _DISPLAY_TITLE.search(line) else line for line in lines
     ]
     return _penalties(cleaned)
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 
 from llm_worker.refund.reading import lexicon as lx
 from llm_worker.refund.reading.model import Context, Scope, Topic, Validity, Window
+from llm_worker.refund.reading.quick import Quick
 
 
 @dataclass(frozen=True)
@@ -23,19 +24,19 @@ class Sentence:
 
 
 _WORDS = r"[A-Z0-9/ \-]"
-_REFUND_HEADING = re.compile(
+_REFUND_HEADING = Quick(
     r"(?:VOLUNTARY )?(?:CANCELL?ATIONS?|REFUNDS?|CANCELL?ATIONS?/REFUNDS?|CANCEL/REFUND|"
     r"CHANGES?/CANCELL?ATIONS?|CANCELL?ATIONS?/CHANGES?|CANCELL?ATIONS? AND REFUNDS?|"
     r"CANCELL?ATION AND REFUND|PENALTIES|NO[- ]?SHOWS?|TICKET CANCELL?ATION|"
     r"REFUNDS?/CANCELL?ATIONS?)"
     r"(?: PROVISIONS?| RULES?| CONDITIONS?| FEES?| CHARGES?)?"
 )
-_CHANGE_HEADING = re.compile(
+_CHANGE_HEADING = Quick(
     r"(?:VOLUNTARY )?(?:CHANGES?|REISSUES?|REBOOKING|REVALIDATION|REISSUE/REVALIDATION|"
     r"TICKET CHANGES?|DATE CHANGES?)(?: PROVISIONS?| RULES?| CONDITIONS?| FEES?)?"
 )
-_GENERAL = re.compile(r"(?:\**\s*)?GENERAL RULE\b.*")
-_FARE_RULE = re.compile(r"FARE RULE|FOOTNOTE RULE")
+_GENERAL = Quick(r"(?:\**\s*)?GENERAL RULE\b.*")
+_FARE_RULE = Quick(r"FARE RULE|FOOTNOTE RULE")
 _UNLESS = re.compile(r"^UNLESS OTHERWISE SPECIFIED\b\s*")
 _NOTE = re.compile(r"^NOTE\s?-\s*(?P<rest>.*)$")
 _QUALIFIER = re.compile(
@@ -66,9 +67,9 @@ _STARTS = re.compile(
 )
 _ENDS = re.compile(r"[.;:!]$")
 _SPLIT = re.compile(r"(?<=[.;!])\s+")
-_NOT_QUALIFIER = re.compile(r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b")
-_SLASH_WRAP = re.compile(r"/ (?=[A-Z])")
-_DASHES = re.compile(r"-{2,}.*$")
+_NOT_QUALIFIER = Quick(r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b")
+_SLASH_WRAP = Quick(r"/ (?=[A-Z])")
+_DASHES = Quick(r"-{2,}.*$")
 _MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
 # The words a timing heading is made of, and nothing else.
 _TIMING_WORDS = re.compile(

@@ -22,50 +22,51 @@ from llm_worker.refund.reading.model import (
     Window,
 )
 from llm_worker.refund.reading.provisions import Sentence
+from llm_worker.refund.reading.quick import Quick
 
 # Boilerplate that is read and changes nothing for a refund of this fare, with what it is.
-_NEUTRAL: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"TEXT BELOW NOT VALIDATED|NOT VALIDATED FOR AUTOPRICING|INFORMATIONAL"),
+_NEUTRAL: tuple[tuple[Quick, str], ...] = (
+    (Quick(r"TEXT BELOW NOT VALIDATED|NOT VALIDATED FOR AUTOPRICING|INFORMATIONAL"),
      "a note on automated pricing"),
-    (re.compile(r"\bINFANTS?\b|\bCHILD(?:REN)?\b|\bCNN\b|\bINF\b"),
+    (Quick(r"\bINFANTS?\b|\bCHILD(?:REN)?\b|\bCNN\b|\bINF\b"),
      "child and infant terms (the booking is read as adults)"),
-    (re.compile(r"24 ?(?:HOURS?|HRS?) (?:AFTER|OF) (?:A |THE )?(?:TICKET|BOOKING|PURCHASE|ISSU)|"
+    (Quick(r"24 ?(?:HOURS?|HRS?) (?:AFTER|OF) (?:A |THE )?(?:TICKET|BOOKING|PURCHASE|ISSU)|"
                 r"WITHIN 24 ?(?:HOURS?|HRS?) OF (?:BOOKING|PURCHASE|TICKETING|ISSU)"),
      "the 24-hour rule (policy step 2 decides it from the dates)"),
-    (re.compile(r"\bWHEN COMBINING|\bCOMBINATIONS?\b|HALF ROUND ?TRIP|PRICING UNIT|"
+    (Quick(r"\bWHEN COMBINING|\bCOMBINATIONS?\b|HALF ROUND ?TRIP|PRICING UNIT|"
                 r"MOST RESTRICTIVE|HIGHEST (?:PENALTY|FEE|CHARGE)|SUM OF THE (?:CANCELL?ATION )?"
                 r"(?:FEES|CHARGES|PENALTIES)|(?:MORE THAN )?ONE FARE COMPONENTS?\b.*CHANGED|"
                 r"RULES? APPL(?:Y|IES) BY FARE COMPONENT|"
                 r"EACH (?:NON-? ?)?REFUNDABLE FARE COMPONENT|"
                 r"OTHER (?:AIRLINES|CARRIERS)|\bOAL\b|INTERLINE"),
      "terms for combining fares"),
-    (re.compile(r"RE-? ?PRIC|REPRIC|HISTORICAL FARES?|CURRENT FARES?|FARES? IN EFFECT"),
+    (Quick(r"RE-? ?PRIC|REPRIC|HISTORICAL FARES?|CURRENT FARES?|FARES? IN EFFECT"),
      "repricing terms"),
-    (re.compile(r"FARE DIFFERENCE|DIFFERENCE IN FARES?|RESIDUAL|NEW ITINERARY|NEW TICKET|"
+    (Quick(r"FARE DIFFERENCE|DIFFERENCE IN FARES?|RESIDUAL|NEW ITINERARY|NEW TICKET|"
                 r"NEW FARE|NEW RESERVATION|PREVIOUS TICKET|ORIGINAL TICKET|LOWER FARE|HIGHER FARE|"
                 r"\bREMAINS? NON-? ?REFUNDABLE|CARRIED FORWARD"),
      "fare differences and earlier tickets on a change"),
-    (re.compile(r"NOT TRANSFERABLE|ENDORSE|COMMISS?I?SIONABLE|COMMISSION"), "ticket handling"),
-    (re.compile(r"THROUGH (?:THE )?ISSUING (?:OFFICE|AGENT)|(?:ONLY )?BE MADE THROUGH|"
+    (Quick(r"NOT TRANSFERABLE|ENDORSE|COMMISS?I?SIONABLE|COMMISSION"), "ticket handling"),
+    (Quick(r"THROUGH (?:THE )?ISSUING (?:OFFICE|AGENT)|(?:ONLY )?BE MADE THROUGH|"
                 r"ORIGINAL FORM OF PAYMENT|TICKET (?:IS )?VALID FOR|WITHIN (?:THE )?TICKET "
                 r"VALIDITY|VALIDITY PERIOD|MUST BE (?:EXCHANGED|REISSUED|REVALIDATED)"),
      "how and when a refund is processed"),
-    (re.compile(r"CHARGES? APPL(?:Y|IES) PER TRANSACTIONS?|PER TRANSACTION|PER REISSUANCE"),
+    (Quick(r"CHARGES? APPL(?:Y|IES) PER TRANSACTIONS?|PER TRANSACTION|PER REISSUANCE"),
      "a fee is charged once per transaction"),
-    (re.compile(r"LOST TICKET|NAME CHANGE|CHANGE OF PASSENGER|COLLECTED ON (?:AN )?EMD"),
+    (Quick(r"LOST TICKET|NAME CHANGE|CHANGE OF PASSENGER|COLLECTED ON (?:AN )?EMD"),
      "a fee for another service (not a refund fee)"),
-    (re.compile(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:BAGGAGE|SEATS?|SEAT SELECTION|MEALS?|"
+    (Quick(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:BAGGAGE|SEATS?|SEAT SELECTION|MEALS?|"
                 r"LOUNGE|WI-?FI|PRIORITY BOARDING|CHECKED BAGS?|CARRY-?ON)\b"),
      "ancillary services (not the fare's refund)"),
-    (re.compile(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:TICKETING (?:WITHIN|MUST|IS REQUIRED)|"
+    (Quick(r"^(?!.*(?:CANCEL|REFUND|NO[- ]?SHOW)).*\b(?:TICKETING (?:WITHIN|MUST|IS REQUIRED)|"
                 r"ADVANCE PURCHASE|MINIMUM STAY|MAXIMUM STAY|STOPOVERS?|TRANSFERS? PERMITTED)"),
      "other fare conditions (ticketing, stays, stopovers)"),
 )  # fmt: skip
-_VOUCHER = re.compile(
+_VOUCHER = Quick(
     r"VOUCHER|CREDIT SHELL|TRAVEL CREDIT|FUTURE TRAVEL|TRAVEL FUNDS?|E-?CREDIT|\bMCO\b|"
     r"CREDIT (?:FOR|TOWARDS?) (?:A )?(?:FUTURE|NEW)|IN THE FORM OF A|AS AN? EMD\b|\bEMD FOR"
 )
-_REFERENCE = re.compile(
+_REFERENCE = Quick(
     r"\bSEE (?:THE )?(?:FARE |GENERAL )?RULES?\b|\bSEE (?:CARRIER|AIRLINE|BELOW|ABOVE)|"
     r"\bCONTACT (?:THE |WITH THE )?(?:CARRIER|AIRLINE|ISSUING|TRAVEL AGEN|AGENCY|RESERVATIONS)|"
     r"\bRULE \w+ IN \w+ APPLIES|\bIN IPRG\b|GENERAL RULE \w+ APPLIES|\bPLS REFER|"
@@ -73,49 +74,49 @@ _REFERENCE = re.compile(
     r"CARRIER(?:'S)? APPROVAL|AT THE (?:CARRIER'S |AIRLINE'S )?DISCRETION|CONTRACT OF CARRIAGE|"
     r"\bCAT(?:EGORY)? ?\d{1,2}\b|DETAILS (?:ARE )?AVAILABLE|INFORMATION AVAILABLE"
 )
-_REASONS: tuple[tuple[re.Pattern[str], Reason], ...] = (
-    (re.compile(r"DEATH|DECEASED|BEREAVEMENT|\bFAMILY\b|DIES\b|DIED\b"), Reason.DEATH),
-    (re.compile(r"ILLNESS|\bILL\b|INJURY|MEDICAL|HOSPITAL|SICK|PREGNAN|DOCTOR"), Reason.ILLNESS),
-    (re.compile(r"\bVISA\b|EMBASSY"), Reason.VISA),
-    (re.compile(r"SCHEDULE CHANGE|INVOLUNTAR|(?:CANCELL?ED|CANCELL?ATION) BY (?:THE )?"
+_REASONS: tuple[tuple[Quick, Reason], ...] = (
+    (Quick(r"DEATH|DECEASED|BEREAVEMENT|\bFAMILY\b|DIES\b|DIED\b"), Reason.DEATH),
+    (Quick(r"ILLNESS|\bILL\b|INJURY|MEDICAL|HOSPITAL|SICK|PREGNAN|DOCTOR"), Reason.ILLNESS),
+    (Quick(r"\bVISA\b|EMBASSY"), Reason.VISA),
+    (Quick(r"SCHEDULE CHANGE|INVOLUNTAR|(?:CANCELL?ED|CANCELL?ATION) BY (?:THE )?"
                 r"(?:CARRIER|AIRLINE|OPERATING)|CARRIER CANCELL?|DELAY|DENIED BOARDING|"
                 r"IRREGULAR OPERATION|FLIGHT CANCELL?ED"), Reason.INVOLUNTARY),
-    (re.compile(r"MILITARY|JURY|COURT|NATURAL DISASTER|EMERGENCY|COVID|PANDEMIC"), Reason.OTHER),
+    (Quick(r"MILITARY|JURY|COURT|NATURAL DISASTER|EMERGENCY|COVID|PANDEMIC"), Reason.OTHER),
 )  # fmt: skip
-_WAIVER_WORDS = re.compile(
+_WAIVER_WORDS = Quick(
     r"WAIVE|EXCEPTION|EXCEPT|IN (?:THE )?CASE OF|IN THE EVENT OF|CERTIFICATE|DOCUMENT|"
     r"SUBSTANTIATED|EVIDENCED|PROOF|UPON|\bIF\b|\bDUE TO\b|REQUIRED"
 )
-_TAXES = re.compile(
+_TAXES = Quick(
     r"\bTAX(?:ES)?\b|SURCHARGE|\bYQ\b|\bYR\b|AIRPORT (?:FEES?|CHARGES?|TAX)|CARRIER IMPOSED|"
     r"THIRD PARTIES|PASSENGER FACILITY|\bPFC\b|\bLEVIES\b|\bGST\b|\bVAT\b|SERVICE FEE|"
     r"PAYMENT (?:CHARGE|FEE)|ISSUANCE FEE|TICKETING FEE|BOOKING FEE"
 )
-_ONLY_TAXES = re.compile(r"\bONLY\b|\bEXCEPT\b|\bOTHER THAN\b|\bSAVE\b")
-_ONLY_TAXES_BACK = re.compile(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND")
-_KEPT = re.compile(
+_ONLY_TAXES = Quick(r"\bONLY\b|\bEXCEPT\b|\bOTHER THAN\b|\bSAVE\b")
+_ONLY_TAXES_BACK = Quick(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND")
+_KEPT = Quick(
     r"NOT (?:BE )?REFUND(?:ED|ABLE)|NON-? ?REFUNDABLE|\bNO (?:TAX|FEE|SURCHARGE)\w* REFUND|"
     r"NOT ELIGIBLE|RETAIN|FORFEIT|WILL NOT BE RETURNED"
 )
-_ADDED = re.compile(
+_ADDED = Quick(
     r"\bPLUS\b|IN ADDITION|ADDED TO|\bADDITIONAL\b|EXCLUSIVE OF|ON TOP OF|HIGHER THAN THE SUM"
 )
-_PER_UNIT_BASIS = re.compile(
+_PER_UNIT_BASIS = Quick(
     r"(?:CHARGES?|FEES?|PENALT(?:Y|IES))\b.{0,60}\bAPPL(?:Y|IES|IED)\b.{0,20}\bPER "
     r"(?:COUPON|SECTOR|SEGMENT|DIRECTION|FARE COMPONENT|COMPONENT|FLIGHT|WAY|LEG|PORTION)|"
     r"APPL(?:Y|IES) PER (?:FARE )?COMPONENT|PER (?:\w+ )?PORTION"
 )
-_FLOWN = re.compile(
+_FLOWN = Quick(
     r"PARTIALLY USED|PARTLY USED|PARTIAL REFUND|\bFLOWN\b|TRAVELL?ED|JOURNEY TRAVEL|"
     r"USED COUPONS?|DEDUCT (?:THE )?(?:APPLICABLE )?ONE ?WAY"
 )
-_UP_TO = re.compile(
+_UP_TO = Quick(
     rf"\b(?:UP TO|MAXIMUM(?: OF)?|MAX\.?) "
     rf"(?:(?:{lx.CODE}|{lx.SYM})\s?\d|\d[\d.,]*\s?(?:{lx.CODE}|{lx.SYM}))"
 )
-_BASIC_FARE = re.compile(r"\bBASIC FARE|\bBASE FARE|\bFARE COMPONENT AMOUNT|NET FARE")
+_BASIC_FARE = Quick(r"\bBASIC FARE|\bBASE FARE|\bFARE COMPONENT AMOUNT|NET FARE")
 _NOT_PERMITTED = re.compile(r"^(?:IS |ARE )?NOT PERMITTED$")
-_SUB_HEADING = re.compile(
+_SUB_HEADING = Quick(
     r"^(?:[A-Z0-9]{1,2}[.)-]\s*)?(?:REFUNDS?|CANCELL?ATIONS?|REFUND ?/ ?CANCELL?ATIONS?|"
     r"CANCELL?ATION PROVISIONS?|(?:CANCELL?ATION|REFUND) FEES? APPL(?:Y|IES) AS (?:BELOW|FOLLOWS))$"
 )
@@ -123,7 +124,7 @@ _ABOUT_REFUNDS = re.compile(
     rf"CANCEL|REFUND|NO[- ]?SHOW|CHARGE|FEE|PENALT|FORFEIT|RETURN|MONEY|VALUE|FARE|TICKET|"
     rf"{lx.CODE}|{lx.SYM}"
 )
-_EXCEPTION = re.compile(r"\b(?:EXCEPT|UNLESS|HOWEVER|BUT)\b")
+_EXCEPTION = Quick(r"\b(?:EXCEPT|UNLESS|HOWEVER|BUT)\b")
 _CLAUSES = re.compile(r",\s*(?=(?:THEN|OTHERWISE|THEREAFTER|AFTER THAT)\b)")
 # "NO-SHOW: CHARGE USD 100", "CANCEL BEFORE DEPARTURE - USD 50": a heading for its own line.
 _LOCAL = re.compile(r"^(?P<head>[A-Z/ -]{3,40}?)\s*(?::|\s-\s)\s*(?P<rest>\S.*)$")
@@ -131,7 +132,7 @@ _LOCAL_TOPIC = re.compile(
     r"^(?:VOLUNTARY )?(?:CANCEL\w*|REFUNDS?|CANCEL/REFUND|NO[- ]?SHOWS?|CHANGES?|REISSUE|"
     r"PENALTY|PENALTIES)\b"
 )
-_BOTH_CASES = re.compile(
+_BOTH_CASES = Quick(
     r"(?:CANCEL\w*|REFUND\w*)\s?/\s?NO[- ]?SHOW|NO[- ]?SHOW\s?/\s?(?:CANCEL|REFUND)"
 )
 
@@ -214,6 +215,10 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     refund_words = bool(lx.REFUND_TOPIC.search(clause))
     if lx.CHANGE_TOPIC.search(clause) and not refund_words and not marks.nonref:
         return made(Kind.NEUTRAL, about="a rule for changes (not a refund rule)")
+    if lx.PERMITTED.match(clause):
+        # Before the boilerplate: "REFUNDS ALLOWED WITHIN TICKET VALIDITY" is the whole of a
+        # permission, not a note on how a refund is processed.
+        return made(Kind.PERMITTED)
     for pattern, about in _NEUTRAL:
         if pattern.search(clause):
             return made(Kind.NEUTRAL, about=about)
@@ -246,8 +251,6 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
         unconditional = clause.replace("UNLESS OTHERWISE SPECIFIED", "")
         conditional = window is None and bool(lx.CONDITION.search(unconditional))
         return made(Kind.FREE, conditional=conditional)
-    if lx.PERMITTED.match(clause):
-        return made(Kind.PERMITTED)
     if _SUB_HEADING.match(clause):
         return made(Kind.NEUTRAL, about="a sub-heading")
     if not context.headed and not _ABOUT_REFUNDS.search(clause):
