@@ -9,7 +9,12 @@ from enum import StrEnum
 
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
 from llm_worker.refund.policy import RuleResult
-from llm_worker.refund.reading.lexicon import NON_REFUNDABLE_TEXT, written_amounts
+from llm_worker.refund.reading.lexicon import (
+    NO_SHOW,
+    NON_REFUNDABLE_TEXT,
+    SERVICE_FEE,
+    written_amounts,
+)
 
 _CENT = Decimal("0.01")
 # Wide enough to round any float to cents (the largest has 309 digits before the point); the
@@ -52,6 +57,7 @@ class Guardrail(StrEnum):
     PENALTY_PASSENGERS = "penalty_passengers"
     DOUBTFUL_READING = "doubtful_reading"
     PENALTY_NOT_REFUND_FEE = "penalty_not_refund_fee"
+    NOT_FARE_RULES = "not_fare_rules"
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,14 @@ def check_answer(
         # A voucher, a reference to rules not shown, a waiver for this very reason, a fee
         # that cannot be computed: the contract sends these to an operator, whoever reads them.
         return _override(Guardrail.DOUBTFUL_READING, rules.reasoning.rstrip("."))
+    if not rules.sure and (
+        SERVICE_FEE.search(answer.rule_text.upper()) or SERVICE_FEE.search(_title(case).upper())
+    ):
+        # A "free" online channel or a 20 in a handling-fee table reads like a refund rule.
+        return _override(
+            Guardrail.NOT_FARE_RULES,
+            "the text is a table of service fees, not the fare's refund conditions",
+        )
     if decision is Decision.ALLOWED:
         if case.after_departure:
             return _override(
@@ -173,6 +187,21 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
             )
     else:
         text = case.fare_rules or ""
+        quote = answer.rule_text
+        if not _quoted_from(quote, text):
+            return _override(
+                Guardrail.PENALTY_NOT_IN_RULES,
+                "the rule quoted for the fee is not in the fare rules",
+            )
+        if stated not in numbers_in(quote):
+            return _override(
+                Guardrail.PENALTY_NOT_IN_RULES, f"the fee {stated:f} is not in the rule quoted"
+            )
+        if not case.after_departure and NO_SHOW.search(quote.upper()):
+            return _override(
+                Guardrail.PENALTY_NOT_REFUND_FEE,
+                "the fee quoted is for a no-show; this request is before departure",
+            )
         if stated not in numbers_in(text):
             return _override(
                 Guardrail.PENALTY_NOT_IN_RULES,
@@ -225,6 +254,11 @@ def _quoted_from(quote: str, text: str) -> bool:
 
     wanted = norm(quote)
     return len(wanted) >= 8 and wanted in norm(text)
+
+
+def _title(case: RefundCase) -> str:
+    """The text's first line: a page's title says what the page is."""
+    return next((line for line in (case.fare_rules or "").splitlines() if line.strip()), "")
 
 
 def _decimal(value: float) -> Decimal:

@@ -154,7 +154,14 @@ def test_guardrail_override_is_manual_fallback_with_reason() -> None:
 
 def test_refund_is_never_below_zero_and_reasoning_is_clipped() -> None:
     advisor = ScriptedAdvisor(
-        [llm("WITH_PENALTY", penalty_percent=100, reasoning="x " * 2000, rule_text="")]
+        [
+            llm(
+                "WITH_PENALTY",
+                penalty_percent=100,
+                reasoning="x " * 2000,
+                rule_text="Erstattung gegen 100 % Gebühr",
+            )
+        ]
     )
     verdict = decider(DecisionStrategy.LLM, advisor).decide(
         variables(fareRules="Erstattung gegen 100 % Gebühr."), deadline()

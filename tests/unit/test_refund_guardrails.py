@@ -56,6 +56,7 @@ def check(a: LlmAnswer, c: RefundCase):  # type: ignore[no-untyped-def]
 
 
 UNREAD = "Billet remboursable sans frais. Frais d'annulation 80 USD ou 10 %."
+FEE_QUOTE = "Frais d'annulation 80 USD ou 10 %"
 
 
 @pytest.mark.parametrize("value", ["APPROVED", "yes", "", "ALLOWED_WITH_FEE"])
@@ -137,9 +138,12 @@ def test_percentage_needs_the_price() -> None:
 
 def test_penalty_is_computed_by_the_worker() -> None:
     by_amount = check(
-        answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="usd"), case(UNREAD)
+        answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="usd", rule_text=FEE_QUOTE),
+        case(UNREAD),
     )
-    by_percent = check(answer("WITH_PENALTY", penalty_percent=10.0), case(UNREAD))
+    by_percent = check(
+        answer("WITH_PENALTY", penalty_percent=10.0, rule_text=FEE_QUOTE), case(UNREAD)
+    )
     assert (by_amount.decision, by_amount.penalty) == (Decision.WITH_PENALTY, Decimal("80.00"))
     assert by_percent.penalty == Decimal("62.00")
 
@@ -165,9 +169,9 @@ def test_numbers_in_text_in_usual_notations() -> None:
 
 
 def test_amount_fee_for_several_passengers_is_left_to_the_rules() -> None:
-    a = answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="USD")
+    a = answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="USD", rule_text=FEE_QUOTE)
     assert check(a, case(UNREAD, passenger_count=3)).guardrail is Guardrail.PENALTY_PASSENGERS
-    pct = answer("WITH_PENALTY", penalty_percent=10.0)
+    pct = answer("WITH_PENALTY", penalty_percent=10.0, rule_text=FEE_QUOTE)
     assert check(pct, case(UNREAD, passenger_count=3)).penalty == Decimal("62.00")
     sure = case("CHARGE USD 100 PER PASSENGER FOR REFUND.", passenger_count=3)
     assert check(
@@ -177,6 +181,71 @@ def test_amount_fee_for_several_passengers_is_left_to_the_rules() -> None:
         check(answer("WITH_PENALTY", penalty_amount=100.0, penalty_currency="USD"), sure).guardrail
         is Guardrail.PENALTY_MISMATCH
     )
+
+
+@pytest.mark.parametrize(
+    ("quote", "why"),
+    [
+        ("", "is not in the fare rules"),
+        ("Frais d'annulation 90 USD", "is not in the fare rules"),
+        ("Billet remboursable sans frais", "the fee 80 is not in the rule quoted"),
+    ],
+)
+def test_a_fee_the_rules_could_not_read_must_be_quoted_from_them(quote: str, why: str) -> None:
+    a = answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="USD", rule_text=quote)
+    checked = check(a, case(UNREAD))
+    assert (checked.decision, checked.guardrail) == (
+        Decision.MANUAL,
+        Guardrail.PENALTY_NOT_IN_RULES,
+    )
+    assert why in (checked.why or "")
+
+
+NO_SHOW_FEE = (
+    "Eine Erstattung ist bis zum Abflug möglich. Erscheint der Fluggast nicht (No-show), "
+    "werden 40,00 US-Dollar berechnet."
+)
+
+
+def test_a_no_show_fee_is_not_the_fee_of_a_refund_before_departure() -> None:
+    a = answer("WITH_PENALTY", penalty_amount=40.0, penalty_currency="USD", rule_text=NO_SHOW_FEE)
+    before = check(a, case(NO_SHOW_FEE))
+    assert (before.decision, before.guardrail) == (
+        Decision.MANUAL,
+        Guardrail.PENALTY_NOT_REFUND_FEE,
+    )
+    no_show = check(a, case(NO_SHOW_FEE, no_show=True))
+    assert (no_show.decision, no_show.penalty) == (Decision.WITH_PENALTY, Decimal("40.00"))
+
+
+SERVICE_FEES = (
+    "Frais de service\n"
+    "Traitement - agence - centre d'appel - site web\n"
+    "Remboursement - 25 - 25 - gratuit\n"
+)
+
+
+@pytest.mark.parametrize(
+    "a",
+    [
+        answer(
+            "WITH_PENALTY",
+            penalty_amount=25.0,
+            penalty_currency="USD",
+            rule_text="Remboursement - 25 - 25 - gratuit",
+        ),
+        answer("ALLOWED", rule_text="Remboursement - 25 - 25 - gratuit"),
+    ],
+)
+def test_a_service_fee_table_is_not_the_fares_refund_rule(a: LlmAnswer) -> None:
+    checked = check(a, case(SERVICE_FEES))
+    assert (checked.decision, checked.guardrail) == (Decision.MANUAL, Guardrail.NOT_FARE_RULES)
+    quoted = "frais de dossier de 25 USD"
+    in_a_page = check(
+        answer("WITH_PENALTY", penalty_amount=25.0, penalty_currency="USD", rule_text=quoted),
+        case("Conditions\nRemboursement possible avant le départ, " + quoted + "."),
+    )
+    assert in_a_page.guardrail is Guardrail.NOT_FARE_RULES
 
 
 def test_allowed_quoting_a_sentence_that_states_no_free_refund_is_overridden() -> None:
