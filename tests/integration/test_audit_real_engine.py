@@ -21,7 +21,11 @@ from llm_worker.observability.health import Health
 from llm_worker.refund.labels import AuditVerdict
 from llm_worker.runtime.engine import EngineClient
 from tests.conftest import REAL_ENGINE_URL
-from tests.integration.test_process_real_engine import RealEngine, engine  # noqa: F401
+from tests.integration.test_process_real_engine import (  # noqa: F401
+    RealEngine,
+    engine,
+    form_schema,
+)
 from tests.support import wait_until
 from tests.unit.test_bpmn_audit_sample import bucket
 
@@ -103,6 +107,7 @@ def test_a_completed_audit_is_counted_and_exported(engine: RealEngine) -> None: 
         engine.work(pid, FARE_RULES_TOPIC)
         engine.work(pid, PAYMENT_TOPIC)
         task = engine.user_task(pid, AUDIT_TASK)
+        assert engine.deployed_form(task["id"]) == form_schema("ticket-refund-audit.form")
         engine.complete(task["id"], auditVerdict="wrong_amount", auditPenaltyAmount=75.0)
         wait_until(lambda: history_state(engine, pid) == "COMPLETED", 30, 0.25, "the audit done")
         assert ends(engine, pid) == ["End_Audited", "End_Refunded"]
