@@ -766,6 +766,11 @@ class EngineEmulator:
         received = time.monotonic()
         length = int(http.headers.get("Content-Length") or 0)
         body = http.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client went away mid-request (a worker closing its session while a long poll
+            # is being sent): like Tomcat, nothing is dispatched and nothing is answered.
+            http.close_connection = True
+            return
         parts = urlsplit(http.path)
         full_path = parts.path
         path = full_path[len(CONTEXT_PATH) :] if full_path.startswith(CONTEXT_PATH) else full_path
