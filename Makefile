@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	IBM_TELEMETRY_DISABLED=true npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # promtool and the Prometheus server come from Debian's `prometheus` package; the browser the

@@ -136,21 +136,16 @@ def decide_by_text(case: RefundCase, reading: Reading) -> RuleResult:
     nonref = [s for s in decisive if s.kind is Kind.NON_REFUNDABLE]
     if nonref:
         what = " after departure or a no-show" if case.after_departure else ""
+        # "NON-REFUNDABLE EXCEPT ...": the exception is not read, so the rules are not sure
+        # (hybrid asks the LLM); a full refund stays ruled out whatever the exception says.
         excepted = next((s for s in nonref if s.conditional), None)
-        if excepted is not None:
-            # "NON-REFUNDABLE EXCEPT ...": the exception was not read, so the rules are not
-            # sure; a full refund stays ruled out whatever the exception says.
-            return RuleResult(
-                Decision.MANUAL, 4 if case.after_departure else 7,
-                f"Refund asked{what} on a fare the rules call non-refundable with an exception "
-                f"the rules reader does not read (\"{quote(excepted)}\"); an operator decides.",
-                sure=False, blocks_allowed=True, evidence=applicable.evidence(),
-            )  # fmt: skip
+        exception = " with an exception the rules reader does not read" if excepted else ""
+        then = "" if excepted else " on a waiver or a tax-only refund"
         return RuleResult(
             Decision.MANUAL, 4 if case.after_departure else 7,
-            f"Refund asked{what} on a fare the rules call non-refundable (\"{quote(nonref[0])}\"); "
-            "an operator decides on a waiver or a tax-only refund.",
-            blocks_allowed=True, evidence=applicable.evidence(),
+            f"Refund asked{what} on a fare the rules call non-refundable{exception} "
+            f"(\"{quote(excepted or nonref[0])}\"); an operator decides{then}.",
+            sure=excepted is None, blocks_allowed=True, evidence=applicable.evidence(),
         )  # fmt: skip
     if applicable.unread:
         return RuleResult(

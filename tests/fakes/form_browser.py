@@ -63,14 +63,13 @@ class Submission:
 class FormBrowser:
     """One driver process (and its Chromium) for many forms, one at a time."""
 
-    def __init__(self, driver: Path = DRIVER, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, driver: Path = DRIVER) -> None:
         # Open as long as the driver runs; close() closes it.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._proc = subprocess.Popen(
             ["node", str(driver)],
             cwd=REPO_ROOT,
-            env=dict(env if env is not None else os.environ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -87,7 +86,6 @@ class FormBrowser:
             raise
         self.browser_pid = ready.get("browserPid")
         self.form_js_version = str(ready.get("formJs"))
-        self.browser_version = str(ready.get("browser"))
 
     def _read(self) -> None:
         assert self._proc.stdout is not None

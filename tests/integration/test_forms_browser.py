@@ -147,30 +147,30 @@ def manual_by_rules(clock: FakeClock, **variables: Any) -> Route:
     return route
 
 
-def manual_after_guardrail(clock: FakeClock) -> Route:
-    """The LLM's answer overridden by a guardrail: MANUAL, FALLBACK, at the usual price."""
+def manual_fallback(clock: FakeClock, reasoning: str, **error: str) -> Route:
+    """MANUAL / FALLBACK at the usual price: the LLM's answer overridden, or the LLM failed."""
     route = Route(clock)
     route.decide(
         fareRuleCheck="MANUAL",
         decisionSource="FALLBACK",
-        llmReasoning="The model's fee of 75.00 is the change fee, not the refund fee.",
+        llmReasoning=reasoning,
         llmProvider="openai",
         llmModel="gpt-4o-mini",
+        **error,
     )
     return route
+
+
+def manual_after_guardrail(clock: FakeClock) -> Route:
+    return manual_fallback(clock, "The model's fee of 75.00 is the change fee, not the refund fee.")
 
 
 def manual_after_llm_error(clock: FakeClock) -> Route:
-    route = Route(clock)
-    route.decide(
-        fareRuleCheck="MANUAL",
-        decisionSource="FALLBACK",
-        llmReasoning="The language model did not answer in time; a person must read the rules.",
-        llmProvider="openai",
-        llmModel="gpt-4o-mini",
+    return manual_fallback(
+        clock,
+        "The language model did not answer in time; a person must read the rules.",
         llmError="LLM call timed out after 20 s",
     )
-    return route
 
 
 # ----------------------------------------------------------------------------- review form
