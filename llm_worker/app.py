@@ -12,6 +12,7 @@ from types import FrameType
 
 from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings, without_credentials
 from llm_worker.logs import configure_logging, get_logger
+from llm_worker.observability import tracing
 from llm_worker.observability.audits import AuditPoller
 from llm_worker.observability.backlog import BacklogPoller
 from llm_worker.observability.health import Health
@@ -85,6 +86,7 @@ class App:
     def run(self) -> int:
         settings = self.settings
         configure_logging(settings.log_level, settings.log_format)
+        telemetry = tracing.configure(settings)
         registry = self._registry or build_registry(settings)
         health = build_health(settings)
         client = EngineClient.from_settings(settings, health)
@@ -98,11 +100,15 @@ class App:
             engine=without_credentials(settings.engine_url),
             strategy=settings.strategy.value,
             metrics_port=settings.metrics_port,
+            tenant=settings.camunda_tenant_id,
+            tracing=tracing.describe(settings),
         )
         try:
             server.start()
         except OSError as exc:
             client.close()
+            if telemetry is not None:
+                telemetry.shutdown()
             raise StartupError(str(exc)) from None
         backlog.start()
         audits.start()
@@ -112,6 +118,9 @@ class App:
             audits.stop()
             backlog.stop()
             client.close()
+            if telemetry is not None:
+                # After the drain: the last tasks' spans are exported before the process ends.
+                telemetry.shutdown()
             server.stop()
         return 0
 

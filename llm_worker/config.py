@@ -6,7 +6,9 @@ import re
 import socket
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import unquote
 
 from pydantic import (
     AnyHttpUrl,
@@ -81,6 +83,28 @@ class SettingsError(ValueError):
     """A setting is missing or wrong; the message names the environment variable."""
 
 
+# Camunda's own check on tenant ids is configurable (tenantResourceWhitelistPattern); this is
+# the part of it that any engine accepts and that is safe in a URL path.
+_TENANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The one OTLP transport the worker ships (opentelemetry-exporter-otlp-proto-http).
+OTLP_PROTOCOL = "http/protobuf"
+DEFAULT_SERVICE_NAME = "llm-worker"
+_OTLP_DEFAULT_ENDPOINT = "http://localhost:4318"
+
+
+def parse_resource_attributes(raw: str) -> dict[str, str]:
+    """OTEL_RESOURCE_ATTRIBUTES: `key=value,key2=value2`, values percent-encoded (W3C Baggage)."""
+    attributes: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item.strip()[:40]!r} is not key=value")
+        attributes[key.strip()] = unquote(value.strip())
+    return attributes
+
+
 def _default_worker_id() -> str:
     return f"llm-worker-{socket.gethostname()}"
 
@@ -97,6 +121,13 @@ class Settings(BaseSettings):
     camunda_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080/engine-rest")
     camunda_username: str | None = None
     camunda_password: SecretStr | None = None
+    camunda_tenant_id: str | None = None
+    # CA certificates (a PEM file, or a folder of them) that sign the engine's TLS certificate;
+    # REQUESTS_CA_BUNDLE and SSL_CERT_FILE, the variables requests and OpenSSL read, are used
+    # when it is not set (for the LLM too, which also has LLM_CA_BUNDLE).
+    camunda_ca_bundle: Path | None = None
+    requests_ca_bundle: Path | None = None
+    ssl_cert_file: Path | None = None
 
     worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=255)
     worker_topics: Annotated[tuple[str, ...], NoDecode] = ALL_TOPICS
@@ -115,6 +146,7 @@ class Settings(BaseSettings):
     llm_rate_limit_calls: int = Field(default=60, ge=1)
     llm_rate_limit_period_s: float = Field(default=60.0, gt=0)
     llm_price_overrides: str | None = None
+    llm_ca_bundle: Path | None = None
     decision_strategy: DecisionStrategy | None = None
     manual_review_threshold: Decimal = Field(default=Decimal(5000), ge=0, allow_inf_nan=False)
     manual_review_currency: str = "USD"
@@ -132,6 +164,90 @@ class Settings(BaseSettings):
     readiness_window_s: float = Field(default=60.0, gt=0)
     log_level: LogLevel = LogLevel.INFO
     log_format: LogFormat = LogFormat.CONSOLE
+
+    # Traces and the GenAI metrics over OTLP/HTTP: the standard OTEL_* variables, read here so
+    # that `.env` works and a mistake stops the start; the exporter's other options (headers,
+    # certificate, timeout, compression) and the sampler are read by the SDK from the
+    # environment.
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str | None = None
+    otel_metrics_exporter: str | None = None
+    otel_exporter_otlp_endpoint: AnyHttpUrl | None = None
+    otel_exporter_otlp_traces_endpoint: AnyHttpUrl | None = None
+    otel_exporter_otlp_metrics_endpoint: AnyHttpUrl | None = None
+    otel_exporter_otlp_protocol: str | None = None
+    otel_exporter_otlp_traces_protocol: str | None = None
+    otel_exporter_otlp_metrics_protocol: str | None = None
+    otel_service_name: str = Field(default=DEFAULT_SERVICE_NAME, min_length=1)
+    otel_resource_attributes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
+    @field_validator(
+        "camunda_tenant_id",
+        "camunda_ca_bundle",
+        "requests_ca_bundle",
+        "ssl_cert_file",
+        "llm_ca_bundle",
+        "otel_traces_exporter",
+        "otel_metrics_exporter",
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "otel_exporter_otlp_metrics_endpoint",
+        "otel_exporter_otlp_protocol",
+        "otel_exporter_otlp_traces_protocol",
+        "otel_exporter_otlp_metrics_protocol",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `VAR=` in a .env or a manifest means "not set", as the OpenTelemetry SDK reads it.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("camunda_tenant_id")
+    @classmethod
+    def _tenant_id(cls, value: str | None) -> str | None:
+        if value is not None and not _TENANT_ID.fullmatch(value.strip()):
+            raise ValueError(
+                f"{value.strip()[:70]!r} is not a tenant id (letters, digits, '.', '_', '-'; "
+                "at most 64)"
+            )
+        return value.strip() if value is not None else None
+
+    @field_validator("camunda_ca_bundle", "requests_ca_bundle", "ssl_cert_file", "llm_ca_bundle")
+    @classmethod
+    def _readable_ca(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() or value.is_dir()):
+            raise ValueError(f"{value} is not a file or folder of CA certificates")
+        return value
+
+    @field_validator("otel_traces_exporter", "otel_metrics_exporter")
+    @classmethod
+    def _known_exporter(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in ("otlp", "none")]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not supported (otlp or none)")
+        return "otlp" if "otlp" in names else "none"
+
+    @field_validator(
+        "otel_exporter_otlp_protocol",
+        "otel_exporter_otlp_traces_protocol",
+        "otel_exporter_otlp_metrics_protocol",
+    )
+    @classmethod
+    def _http_protobuf(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() != OTLP_PROTOCOL:
+            raise ValueError(
+                f"{value.strip()[:30]!r} is not supported: the worker exports OTLP over "
+                f"{OTLP_PROTOCOL} (a collector takes it on port 4318)"
+            )
+        return value
+
+    @field_validator("otel_resource_attributes", mode="before")
+    @classmethod
+    def _split_attributes(cls, value: object) -> object:
+        return parse_resource_attributes(value) if isinstance(value, str) else value
 
     @field_validator("worker_topics", mode="before")
     @classmethod
@@ -232,6 +348,44 @@ class Settings(BaseSettings):
     @property
     def engine_url(self) -> str:
         return str(self.camunda_url).rstrip("/")
+
+    @property
+    def engine_ca(self) -> Path | None:
+        """The CA certificates the engine's TLS certificate is checked with (None: the default
+        bundle): CAMUNDA_CA_BUNDLE, else the standard REQUESTS_CA_BUNDLE or SSL_CERT_FILE."""
+        return self.camunda_ca_bundle or self.requests_ca_bundle or self.ssl_cert_file
+
+    @property
+    def llm_ca(self) -> Path | None:
+        """The CA certificates for the LLM endpoint: LLM_CA_BUNDLE, else the standard ones."""
+        return self.llm_ca_bundle or self.ssl_cert_file or self.requests_ca_bundle
+
+    def _otlp_endpoint(self, exporter: str | None, own: AnyHttpUrl | None, path: str) -> str | None:
+        if self.otel_sdk_disabled or exporter == "none":
+            return None
+        if own is not None:
+            return str(own)
+        if self.otel_exporter_otlp_endpoint is not None:
+            return str(self.otel_exporter_otlp_endpoint).rstrip("/") + path
+        if exporter == "otlp":
+            return _OTLP_DEFAULT_ENDPOINT + path
+        return None
+
+    @property
+    def otlp_traces_endpoint(self) -> str | None:
+        """Where spans go (None: tracing off). Off unless an OTLP endpoint or
+        OTEL_TRACES_EXPORTER=otlp is given; OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none
+        turn it off."""
+        return self._otlp_endpoint(
+            self.otel_traces_exporter, self.otel_exporter_otlp_traces_endpoint, "/v1/traces"
+        )
+
+    @property
+    def otlp_metrics_endpoint(self) -> str | None:
+        """Where the GenAI metrics go over OTLP (None: only Prometheus), on the same terms."""
+        return self._otlp_endpoint(
+            self.otel_metrics_exporter, self.otel_exporter_otlp_metrics_endpoint, "/v1/metrics"
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,4 +1,5 @@
-"""Engine administration over the REST API: deploy bpmn/, start instances, create demo users."""
+"""Engine administration over the REST API: deploy bpmn/, start instances, create demo users;
+with a tenant, deployments and instances belong to it and queries see only its instances."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import requests
 
 from llm_worker.config import Settings, without_credentials
+from llm_worker.tls import certificate_problem, requests_verify
 
 PROCESS_KEY = "ticket-refund"
 # User tasks of bpmn/ticket-refund.bpmn whose outcomes `reviews export` and the audit count read.
@@ -116,8 +118,12 @@ class EngineAdmin:
         auth: tuple[str, str] | None = None,
         timeout_s: float = 30.0,
         session: requests.Session | None = None,
+        tenant_id: str | None = None,
+        ca: Path | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self.tenant_id = tenant_id
+        self._verify = requests_verify(ca)
         self._shown = without_credentials(self._base)
         self._timeout = (min(5.0, timeout_s), timeout_s)
         self._session = session or requests.Session()
@@ -132,7 +138,12 @@ class EngineAdmin:
                 settings.camunda_password.get_secret_value() if settings.camunda_password else ""
             )
             auth = (settings.camunda_username, password)
-        return cls(settings.engine_url, auth=auth)
+        return cls(
+            settings.engine_url,
+            auth=auth,
+            tenant_id=settings.camunda_tenant_id,
+            ca=settings.engine_ca,
+        )
 
     def close(self) -> None:
         self._session.close()
@@ -158,6 +169,8 @@ class EngineAdmin:
             "enable-duplicate-filtering": "true",
             "deploy-changed-only": "false",
         }
+        if self.tenant_id:
+            data["tenant-id"] = self.tenant_id
         body = self._request("POST", "/deployment/create", "deploy", data=data, files=files)
         definitions = tuple(
             DeployedDefinition(str(d.get("key")), int(d.get("version") or 0), str(d.get("id")))
@@ -178,18 +191,24 @@ class EngineAdmin:
         business_key: str | None = None,
         key: str = PROCESS_KEY,
     ) -> StartedInstance:
-        """Start the latest version of process `key` with typed variables (VariableValueDtos)."""
+        """Start the latest version of process `key` (the tenant's, with one) with typed
+        variables (VariableValueDtos)."""
         payload: dict[str, Any] = {"variables": dict(variables)}
         if business_key:
             payload["businessKey"] = business_key
-        path = f"/process-definition/key/{quote(key, safe='')}/start"
+        path = f"/process-definition/key/{quote(key, safe='')}"
+        if self.tenant_id:
+            path += f"/tenant-id/{quote(self.tenant_id, safe='')}"
+        path += "/start"
         try:
             body = self._request(
                 "POST", path, "start the process", may_be_missing=True, json=payload
             )
         except _NotFoundError:
+            tenant = f" for tenant {self.tenant_id}" if self.tenant_id else ""
             raise ProcessNotDeployedError(
-                f"process '{key}' is not deployed on the engine; run `llm-worker deploy` first"
+                f"process '{key}' is not deployed on the engine{tenant}; run `llm-worker deploy` "
+                "first"
             ) from None
         return StartedInstance(
             id=str(body.get("id")),
@@ -343,12 +362,22 @@ class EngineAdmin:
     ) -> Any:
         url = self._base + path
         try:
-            response = self._session.request(method, url, timeout=self._timeout, **kwargs)
+            response = self._session.request(
+                method, url, timeout=self._timeout, verify=self._verify, **kwargs
+            )
         except requests.Timeout:
             raise EngineUnreachableError(
                 f"the engine at {self._shown} did not answer within {self._timeout[1]:g} s"
             ) from None
         except requests.RequestException as exc:
+            problem = (
+                certificate_problem(exc) if isinstance(exc, requests.exceptions.SSLError) else None
+            )
+            if problem is not None:
+                raise EngineUnreachableError(
+                    f"the engine at {self._shown}: TLS {problem}; set CAMUNDA_CA_BUNDLE to the "
+                    "CA that signed its certificate"
+                ) from None
             raise EngineUnreachableError(
                 f"cannot reach the engine at {self._shown} ({type(exc).__name__})"
             ) from None

@@ -71,6 +71,9 @@ class CaseReader:
             "finishedBefore": engine_date(until - timedelta(milliseconds=1)),
             "executedActivityIdIn": ",".join(activity_ids),
         }
+        if admin.tenant_id:
+            # Only the tenant's instances; their variables and tasks are read by instance id.
+            self._filter["tenantIdIn"] = admin.tenant_id
 
     def count(self) -> int:
         body = self._admin.query(

@@ -7,10 +7,12 @@ import argparse
 from llm_worker.commands import UserError
 from llm_worker.config import Settings, load_settings, without_credentials
 from llm_worker.llm.pricing import price_table
+from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
 from llm_worker.refund.currency import Basis, CurrencyLimits, plain
 from llm_worker.refund.decider import AdviceError
 from llm_worker.runtime.engine import EngineClient, EngineError
+from llm_worker.tls import certificate_problem, openai_http_client
 
 # Shown by `check` next to the base currency and any currency with its own amount.
 COMMON_CURRENCIES = ("USD", "EUR", "GBP", "CHF", "CAD", "AUD", "JPY", "CNY", "INR", "AED")
@@ -26,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"review threshold: {_by_currency(settings.review_thresholds, without_currency=True)}")
     print(f"payment ceiling: {_by_currency(settings.payment_ceiling, without_currency=False)}")
+    print(f"tenant: {settings.camunda_tenant_id or 'none (all tasks the engine hands out)'}")
+    print(f"tracing: {tracing.describe(settings)}")
     print(f"engine: {_check_engine(settings)}")
     llm = _check_llm(settings)
     if llm:
@@ -63,7 +67,8 @@ def _check_engine(settings: Settings) -> str:
     finally:
         client.close()
     waiting = ", ".join(f"{topic} {n}" for topic, n in backlog.items())
-    return f"ok, Camunda {version} at {where} (waiting tasks: {waiting})"
+    tenant = f" of tenant {settings.camunda_tenant_id}" if settings.camunda_tenant_id else ""
+    return f"ok, Camunda {version} at {where} (waiting tasks{tenant}: {waiting})"
 
 
 def _check_llm(settings: Settings) -> str | None:
@@ -82,6 +87,7 @@ def _check_llm(settings: Settings) -> str | None:
         base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
         timeout=timeout_s,
         max_retries=0,
+        http_client=openai_http_client(settings.llm_ca),
     )
     where = without_credentials(str(settings.openai_base_url or "https://api.openai.com/v1"))
     models: list[str] = []
@@ -92,6 +98,12 @@ def _check_llm(settings: Settings) -> str | None:
     except openai.APIStatusError:
         pass  # no model list here (404, 405, 501, ...): the chat completion decides
     except openai.APIError as exc:
+        problem = certificate_problem(exc)
+        if problem is not None:
+            raise UserError(
+                f"LLM at {where}: TLS {problem}; set LLM_CA_BUNDLE to the CA that signed its "
+                "certificate"
+            ) from None
         raise UserError(f"LLM at {where} does not answer ({type(exc).__name__})") from None
     finally:
         client.close()

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from llm_worker.config import DecisionStrategy, Settings
+from llm_worker.observability import tracing
 from llm_worker.refund.audit import record
 from llm_worker.refund.decider import Decider
 from llm_worker.refund.models import Decision, Verdict
@@ -55,6 +56,16 @@ def make_fare_rules_handler(settings: Settings) -> Handler:
         started = time.monotonic()
         verdict = decider.decide(task.variables, deadline=task.deadline)
         record(verdict, time.monotonic() - started)
+        # The outcome only: never the reasoning, which quotes the fare rules.
+        tracing.annotate(
+            {
+                "refund.decision": verdict.decision.value,
+                "refund.decision_source": verdict.source.value,
+                "refund.llm_provider": verdict.provider,
+                "refund.llm_model": verdict.model,
+                "refund.guardrail": verdict.guardrail,
+            }
+        )
         return Complete(output_variables(verdict))
 
     return handle

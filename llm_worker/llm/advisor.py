@@ -30,8 +30,10 @@ from llm_worker.llm.prompt import (
 )
 from llm_worker.logs import get_logger
 from llm_worker.metrics import COST_USD, OPENAI_CALLS, OPENAI_DURATION, OPENAI_ERRORS, OPENAI_TOKENS
+from llm_worker.observability import tracing
 from llm_worker.refund.decider import Advice, AdviceError
 from llm_worker.refund.models import LlmAnswer, RefundCase, Usage
+from llm_worker.tls import openai_http_client
 
 PROVIDER = "openai"
 CACHE_ENTRIES = 2048
@@ -154,7 +156,26 @@ class OpenAIAdvisor:
         if cached is not None:
             return Advice(cached, Usage(cached=True))
         tally = _Tally()
-        answer = self._ask(user_message(case), deadline, tally)
+        # One GenAI span for the operation, its retries inside; ids and counts only.
+        with tracing.genai_chat(
+            provider=self.provider,
+            model=self._model,
+            base_url=str(self._client.base_url),
+            max_tokens=self._token_cap,
+            temperature=0.0 if self._temperature else None,
+        ) as call:
+            try:
+                answer = self._ask(user_message(case), deadline, tally)
+            except AdviceError as error:
+                call.failed(error.kind)
+                raise
+            finally:
+                call.response(
+                    model=tally.response_model,
+                    response_id=tally.response_id,
+                    finish_reasons=tally.finish_reasons,
+                )
+                call.usage(tally.prompt_tokens, tally.completion_tokens, tally.calls)
         self._cache.put(key, answer)
         return Advice(answer, tally.usage())
 
@@ -292,6 +313,7 @@ class OpenAIAdvisor:
             tally.latency_s += self._since(started)
             OPENAI_DURATION.labels(model=self._model).observe(self._since(started))
         self._count_usage(completion, tally)
+        tally.seen(completion)
         done = completion.usage.completion_tokens if completion.usage else None
         if token_parameter is not None and done is not None and done > self._token_cap:
             # Accepted without a word but not applied: some servers ignore names they do not
@@ -334,6 +356,15 @@ class _Tally:
         self.cost_usd = 0.0
         self.latency_s = 0.0
         self.calls = 0
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: list[str] = []
+
+    def seen(self, completion: ChatCompletion) -> None:
+        """What the last completion said about itself, for the trace (never its content)."""
+        self.response_model = completion.model or None
+        self.response_id = completion.id or None
+        self.finish_reasons = [str(c.finish_reason) for c in completion.choices if c.finish_reason]
 
     def usage(self) -> Usage:
         return Usage(
@@ -436,6 +467,7 @@ def build_advisor(settings: Settings) -> OpenAIAdvisor:
         base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
         timeout=settings.llm_timeout_s,
         max_retries=0,  # retries are ours: they honour Retry-After and the task's lock
+        http_client=openai_http_client(settings.llm_ca),
     )
     return OpenAIAdvisor(
         client=client,

@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import requests
 from camunda.client.external_task_client import ExternalTaskClient
 from camunda.utils.response_utils import raise_exception_if_not_ok
 from camunda.variables.variables import Variables
+from opentelemetry.trace import SpanContext
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -21,7 +24,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from llm_worker.config import Settings, without_credentials
 from llm_worker.logs import get_logger
 from llm_worker.metrics import ENGINE_ERRORS
+from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
+from llm_worker.tls import certificate_problem, requests_verify
 
 _log = get_logger(__name__)
 
@@ -104,7 +109,8 @@ class _AbortableAdapter(HTTPAdapter):
 
 
 class EngineClient(ExternalTaskClient):  # type: ignore[misc]
-    """ExternalTaskClient whose calls share one connection pool and report to Health."""
+    """ExternalTaskClient whose calls share one connection pool and report to Health; with a
+    tenant, it fetches and counts only that tenant's tasks and instances."""
 
     def __init__(
         self,
@@ -118,6 +124,8 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         username: str | None = None,
         password: str | None = None,
         http_timeout_s: float = 30.0,
+        tenant_id: str | None = None,
+        ca: Path | None = None,
     ) -> None:
         config: dict[str, Any] = {
             "lockDuration": lock_duration_ms,
@@ -131,7 +139,11 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
             config["auth_basic"] = {"username": username, "password": password or ""}
         super().__init__(worker_id, base_url.rstrip("/"), config)
         self.base_url = base_url.rstrip("/")
+        self.tenant_id = tenant_id
+        self._verify = requests_verify(ca)
         self._health = health
+        # The fetch that delivered the tasks last returned (for the task spans' links).
+        self.last_fetch: SpanContext | None = None
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1))
         self._session.mount("http://", adapter)
@@ -157,6 +169,8 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
             pool_size=settings.worker_concurrency + 4,
             username=settings.camunda_username,
             password=password,
+            tenant_id=settings.camunda_tenant_id,
+            ca=settings.engine_ca,
         )
 
     # ------------------------------------------------------------------ external tasks
@@ -168,36 +182,64 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         variables: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Lock up to max_tasks tasks, waiting up to asyncResponseTimeout for the first one."""
+        topics = self._get_topics(list(topic_names), None, list(variables) if variables else None)
+        if self.tenant_id:
+            for topic in topics:
+                topic["tenantIdIn"] = [self.tenant_id]
         body = {
             "workerId": str(self.worker_id),
             "maxTasks": max_tasks,
-            "topics": self._get_topics(
-                list(topic_names), None, list(variables) if variables else None
-            ),
+            "topics": topics,
             "asyncResponseTimeout": self.config["asyncResponseTimeout"],
             "usePriority": self.config["usePriority"],
             "sorting": self.config["sorting"],
         }
         read_timeout = self.config["asyncResponseTimeout"] / 1000 + _LONG_POLL_MARGIN_S
         session = self._fetch_session_for_call()
+        url = self.get_fetch_and_lock_url()
+        started_ns = time.time_ns()
+        self.last_fetch = None
         try:
             response = self._call(
                 "fetch_and_lock",
-                lambda: session.post(
-                    self.get_fetch_and_lock_url(),
-                    headers=self._headers,
-                    json=body,
-                    timeout=(_CONNECT_TIMEOUT_S, read_timeout),
-                ),
+                "POST",
+                url,
+                session=session,
+                json=body,
+                timeout=(_CONNECT_TIMEOUT_S, read_timeout),
             )
-        except EngineError:
+            tasks = _json("fetch_and_lock", response)
+            if not isinstance(tasks, list):
+                raise EngineError("fetch_and_lock", "answer is not a list of tasks", 200)
+        except EngineError as exc:
             if self._aborted:
                 raise FetchAbortedError from None
+            self._record_fetch(url, started_ns, topic_names, max_tasks, 0, exc)
             raise
-        tasks = _json("fetch_and_lock", response)
-        if not isinstance(tasks, list):
-            raise EngineError("fetch_and_lock", "answer is not a list of tasks", 200)
+        if tasks:
+            self.last_fetch = self._record_fetch(
+                url, started_ns, topic_names, max_tasks, len(tasks), None
+            )
         return tasks
+
+    def _record_fetch(
+        self,
+        url: str,
+        started_ns: int,
+        topics: Sequence[str],
+        max_tasks: int,
+        tasks: int,
+        error: EngineError | None,
+    ) -> SpanContext | None:
+        return tracing.record_fetch(
+            url=url,
+            started_ns=started_ns,
+            topics=topics,
+            max_tasks=max_tasks,
+            tasks=tasks,
+            status=error.status if error is not None else 200,
+            error_type=_error_type(error) if error is not None else None,
+        )
 
     def complete(
         self,
@@ -210,7 +252,9 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
             "variables": Variables.format(dict(global_variables)),
             "localVariables": Variables.format(dict(local_variables or {})),
         }
-        self._post("complete", self.get_task_complete_url(task_id), body)
+        self._post(
+            "complete", self.get_task_complete_url(task_id), "/external-task/{id}/complete", body
+        )
         return True
 
     def failure(
@@ -229,7 +273,9 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
         }
         if error_details:
             body["errorDetails"] = error_details
-        self._post("failure", self.get_task_failure_url(task_id), body)
+        self._post(
+            "failure", self.get_task_failure_url(task_id), "/external-task/{id}/failure", body
+        )
         return True
 
     def bpmn_failure(
@@ -245,28 +291,37 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
             "errorMessage": error_message,
             "variables": Variables.format(dict(variables or {})),
         }
-        self._post("bpmn_error", self.get_task_bpmn_error_url(task_id), body)
+        self._post(
+            "bpmn_error",
+            self.get_task_bpmn_error_url(task_id),
+            "/external-task/{id}/bpmnError",
+            body,
+        )
         return True
 
     def extend_lock(self, task_id: str, new_duration_ms: int) -> None:
         body = {"workerId": self.worker_id, "newDuration": new_duration_ms}
-        self._post("extend_lock", f"{self.external_task_base_url}/{task_id}/extendLock", body)
+        self._post(
+            "extend_lock",
+            f"{self.external_task_base_url}/{task_id}/extendLock",
+            "/external-task/{id}/extendLock",
+            body,
+        )
 
     def unlock(self, task_id: str) -> None:
-        self._post("unlock", f"{self.external_task_base_url}/{task_id}/unlock", None)
+        self._post(
+            "unlock",
+            f"{self.external_task_base_url}/{task_id}/unlock",
+            "/external-task/{id}/unlock",
+            None,
+        )
 
     def count(self, topic: str) -> int:
         """Unlocked tasks with retries left waiting on the topic (the autoscaling signal)."""
         params = {"topicName": topic, "notLocked": "true", "withRetriesLeft": "true"}
-        response = self._call(
-            "count",
-            lambda: self._session.get(
-                f"{self.external_task_base_url}/count",
-                headers=self._headers,
-                params=params,
-                timeout=self.http_timeout_seconds,
-            ),
-        )
+        if self.tenant_id:
+            params["tenantIdIn"] = self.tenant_id
+        response = self._call("count", "GET", f"{self.external_task_base_url}/count", params=params)
         try:
             return int(_json("count", response)["count"])
         except (KeyError, TypeError, ValueError):
@@ -275,15 +330,12 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
     def count_history(self, query: Mapping[str, Any]) -> int:
         """Historic process instances matching the query, a HistoricProcessInstanceQueryDto
         (POST /history/process-instance/count: variable values may hold '_', which the GET
-        form's `name_eq_value` cannot)."""
+        form's `name_eq_value` cannot); with a tenant, only that tenant's instances."""
+        body = dict(query)
+        if self.tenant_id:
+            body["tenantIdIn"] = [self.tenant_id]
         response = self._call(
-            "history_count",
-            lambda: self._session.post(
-                f"{self.base_url}/history/process-instance/count",
-                headers=self._headers,
-                json=dict(query),
-                timeout=self.http_timeout_seconds,
-            ),
+            "history_count", "POST", f"{self.base_url}/history/process-instance/count", json=body
         )
         try:
             return int(_json("history_count", response)["count"])
@@ -295,15 +347,7 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
     def locked_by_me(self) -> list[str]:
         """Ids of the tasks the engine says this worker holds a live lock on."""
         params = {"workerId": self.worker_id, "locked": "true"}
-        response = self._call(
-            "list_locked",
-            lambda: self._session.get(
-                self.external_task_base_url,
-                headers=self._headers,
-                params=params,
-                timeout=self.http_timeout_seconds,
-            ),
-        )
+        response = self._call("list_locked", "GET", self.external_task_base_url, params=params)
         try:
             return [str(task["id"]) for task in _json("list_locked", response)]
         except (KeyError, TypeError):
@@ -311,12 +355,7 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
 
     def version(self) -> str:
         """The engine's version (GET /version): a cheap ping."""
-        response = self._call(
-            "version",
-            lambda: self._session.get(
-                f"{self.base_url}/version", headers=self._headers, timeout=self.http_timeout_seconds
-            ),
-        )
+        response = self._call("version", "GET", f"{self.base_url}/version")
         answer = _json("version", response)
         return str(answer.get("version", "unknown")) if isinstance(answer, dict) else "unknown"
 
@@ -353,17 +392,31 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
                 self._fetch_session.mount("https://", self._fetch_adapter)
             return self._fetch_session
 
-    def _post(self, operation: str, url: str, body: Mapping[str, Any] | None) -> None:
-        self._call(
-            operation,
-            lambda: self._session.post(
-                url, headers=self._headers, json=body, timeout=self.http_timeout_seconds
-            ),
-        )
+    def _post(
+        self, operation: str, url: str, template: str, body: Mapping[str, Any] | None
+    ) -> None:
+        with tracing.engine_span(operation, "POST", url, template) as span:
+            try:
+                response = self._call(operation, "POST", url, json=body)
+            except EngineError as exc:
+                tracing.http_result(span, exc.status, _error_type(exc))
+                raise
+            tracing.http_result(span, response.status_code)
 
-    def _call(self, operation: str, send: Callable[[], requests.Response]) -> requests.Response:
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        *,
+        session: requests.Session | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", self.http_timeout_seconds)
         try:
-            response = send()
+            response = (session or self._session).request(
+                method, url, headers=self._headers, verify=self._verify, **kwargs
+            )
         except requests.RequestException as exc:
             self._failed(operation)
             raise EngineError(operation, _describe(exc)) from None
@@ -395,8 +448,17 @@ def _json(operation: str, response: requests.Response) -> Any:
         raise EngineError(operation, "answer is not JSON", response.status_code) from None
 
 
+def _error_type(error: EngineError) -> str:
+    return str(error.status) if error.status is not None else "no_answer"
+
+
 def _describe(exc: requests.RequestException) -> str:
     """A short reason without the URL's credentials or a traceback."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        problem = certificate_problem(exc) or "TLS handshake failed"
+        return (
+            f"TLS: {problem}; set CAMUNDA_CA_BUNDLE to the CA that signed the engine's certificate"
+        )
     if isinstance(exc, requests.Timeout):
         return "timed out"
     if isinstance(exc, requests.ConnectionError):

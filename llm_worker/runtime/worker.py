@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 import structlog
 from camunda.external_task.external_task import ExternalTask
+from opentelemetry.trace import SpanContext
 
 from llm_worker.logs import get_logger
 from llm_worker.metrics import LOCK_EXTENSIONS, TASK_DURATION, TASKS_IN_FLIGHT, TASKS_PROCESSED
+from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
 from llm_worker.runtime.backoff import Backoff
 from llm_worker.runtime.engine import EngineError, FetchAbortedError
@@ -90,6 +92,7 @@ class WorkerOptions:
 class _Fetched:
     raw: dict[str, Any]
     received_at: float
+    fetched_by: SpanContext | None = None  # the fetch's span, linked from the task's
 
 
 def failure_retries(raw_task: Mapping[str, Any], max_retries: int) -> int:
@@ -139,6 +142,7 @@ class Worker:
         self._keeper_wake = threading.Event()
         self._slots = threading.Condition()
         self._running: dict[str, str] = {}  # task id -> topic, started or queued
+        self._spans: dict[str, SpanContext] = {}  # task id -> its span, for lock extensions
         self._queue: queue.Queue[_Fetched | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.stragglers: list[str] = []
@@ -202,11 +206,13 @@ class Worker:
         if not fetched:
             self._stopping.wait(_MIN_EMPTY_POLL_INTERVAL_S - (received_at - asked_at))
             return
+        # EngineClient notes the span of the fetch that delivered tasks; other clients do not.
+        fetched_by: SpanContext | None = getattr(self._client, "last_fetch", None)
         for raw in fetched:
             if self._stopping.is_set():
                 self._unlock(raw, reason="fetched during shutdown")
             else:
-                self._submit(_Fetched(raw, received_at))
+                self._submit(_Fetched(raw, received_at, fetched_by))
 
     def _fetch(self, max_tasks: int) -> list[dict[str, Any]]:
         try:
@@ -284,26 +290,43 @@ class Worker:
         structlog.contextvars.bind_contextvars(**log_context(task))
         TASKS_IN_FLIGHT.labels(topic=task.topic).inc()
         started = time.monotonic()
-        outcome_label = "failed"
-        try:
-            outcome_label = self._handle(task, raw)
-        finally:
-            duration = time.monotonic() - started
-            TASK_DURATION.labels(topic=task.topic).observe(duration)
-            TASKS_IN_FLIGHT.labels(topic=task.topic).dec()
-            TASKS_PROCESSED.labels(topic=task.topic, outcome=outcome_label).inc()
-            _log.info("task done", outcome=outcome_label, duration_s=round(duration, 3))
-            structlog.contextvars.clear_contextvars()
+        outcome_label, error_type = "failed", None
+        with tracing.task_span(
+            task_id=task.id,
+            topic=task.topic,
+            worker_id=task.worker_id,
+            process_instance_id=task.process_instance_id,
+            business_key=task.business_key,
+            retries=task.retries,
+            fetched_by=fetched.fetched_by,
+        ) as span:
+            context = span.get_span_context()
+            if context.is_valid:
+                with self._slots:
+                    self._spans[task.id] = context
+            try:
+                outcome_label, error_type = self._handle(task, raw)
+            finally:
+                with self._slots:
+                    self._spans.pop(task.id, None)
+                tracing.task_outcome(span, outcome_label, error_type)
+                duration = time.monotonic() - started
+                TASK_DURATION.labels(topic=task.topic).observe(duration)
+                TASKS_IN_FLIGHT.labels(topic=task.topic).dec()
+                TASKS_PROCESSED.labels(topic=task.topic, outcome=outcome_label).inc()
+                _log.info("task done", outcome=outcome_label, duration_s=round(duration, 3))
+                structlog.contextvars.clear_contextvars()
 
-    def _handle(self, task: Task, raw: Mapping[str, Any]) -> str:
-        """Run the handler and report its outcome; returns the outcome label for metrics."""
+    def _handle(self, task: Task, raw: Mapping[str, Any]) -> tuple[str, str | None]:
+        """Run the handler and report its outcome; returns the outcome label for metrics and,
+        when it failed, the kind of error (an exception's class name, never its text)."""
         try:
             handler = self._registry.handler_for(task.topic)
             outcome: TaskOutcome = handler(task)
             if isinstance(outcome, Complete):
                 variables = encode_variables(outcome.variables)
                 sent = self._report("complete", lambda: self._client.complete(task.id, variables))
-                return "completed" if sent else "failed"
+                return ("completed", None) if sent else ("failed", "result_not_reported")
             if isinstance(outcome, BpmnError):
                 variables = encode_variables(outcome.variables)
                 sent = self._report(
@@ -312,7 +335,7 @@ class Worker:
                         task.id, outcome.code, outcome.message, variables
                     ),
                 )
-                return "bpmn_error" if sent else "failed"
+                return ("bpmn_error", None) if sent else ("failed", "result_not_reported")
             raise TypeError(f"handler returned {type(outcome).__name__}, not an outcome")
         except Exception as exc:  # a bug in a handler must never stop the loop
             retries = failure_retries(raw, self._options.max_retries)
@@ -325,7 +348,7 @@ class Worker:
                     task.id, message, details, retries, self._options.retry_timeout_ms
                 ),
             )
-            return "failed"
+            return "failed", type(exc).__name__
 
     def _report(self, operation: str, send: Any) -> bool:
         """Send a result, retrying while the engine is unreachable; False if it never took it."""
@@ -368,8 +391,11 @@ class Worker:
 
     def _extend(self, task_id: str, topic: str) -> None:
         requested_at = time.monotonic()
+        with self._slots:
+            parent = self._spans.get(task_id)
         try:
-            self._client.extend_lock(task_id, self._options.lock_duration_ms)
+            with tracing.child_of(parent):
+                self._client.extend_lock(task_id, self._options.lock_duration_ms)
         except EngineError as exc:
             if exc.task_gone:
                 _log.warning(
