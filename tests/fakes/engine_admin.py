@@ -7,8 +7,12 @@ engine's own checks describe it:
   With enable-duplicate-filtering, the same resources as the latest deployment of that name
   return that deployment and deploy nothing; with deploy-changed-only, only changed resources
   go into the new deployment.
-- POST /process-definition/key/{key}/start: latest version; unknown key 404; typed variables
-  checked as the engine checks them. `on_start` callbacks see each new instance.
+- POST /process-definition/key/{key}/start: latest version; unknown key 404; a key deployed
+  for several tenants 400 (the engine cannot choose); typed variables checked as the engine
+  checks them. `on_start` callbacks see each new instance.
+- tenants: `tenant-id` on a deployment gives it and its definitions that tenant (versions and
+  duplicate filtering count per tenant, as on the engine);
+  POST /process-definition/key/{key}/tenant-id/{tenant-id}/start starts the tenant's latest.
 - groups, users, memberships (strict OpenAPI validation) and authorizations and task filters
   (not in the OpenAPI document shipped here, so checked by hand against the REST reference).
   Creating what exists fails as on the engine, so idempotency is the client's job.
@@ -56,6 +60,7 @@ class Deployment:
     resources: dict[str, bytes]
     definitions: list[dict[str, Any]]
     time: float
+    tenant_id: str | None = None
 
 
 @dataclass
@@ -65,6 +70,7 @@ class ProcessInstance:
     key: str
     business_key: str | None
     variables: dict[str, dict[str, Any]]
+    tenant_id: str | None = None
 
 
 @dataclass
@@ -80,8 +86,9 @@ class AdminState:
     filters: list[dict[str, Any]] = field(default_factory=list)
     on_start: list[Callable[[ProcessInstance], None]] = field(default_factory=list)
 
-    def latest(self, key: str) -> dict[str, Any] | None:
-        versions = [d for d in self.definitions if d["key"] == key]
+    def latest(self, key: str, tenant_id: str | None = None) -> dict[str, Any] | None:
+        """The latest version of `key` deployed for `tenant_id` (None: without a tenant)."""
+        versions = [d for d in self.definitions if d["key"] == key and d["tenantId"] == tenant_id]
         return max(versions, key=lambda d: d["version"]) if versions else None
 
 
@@ -92,6 +99,12 @@ def install_admin_routes(engine: EngineEmulator) -> AdminState:
         # and form fields are strings where the document says boolean): checked by hand.
         ("POST", "/deployment/create", lambda e, r: _deploy(state, e, r), False),
         ("POST", "/process-definition/key/{key}/start", lambda e, r: _start(state, e, r), True),
+        (
+            "POST",
+            "/process-definition/key/{key}/tenant-id/{tenant-id}/start",
+            lambda e, r: _start(state, e, r),
+            True,
+        ),
         # Later routes win: /group/count must come after /group/{id}.
         ("GET", "/group/{id}", lambda e, r: _group(state, e, r), True),
         ("GET", "/group/count", lambda e, r: _group_count(state, e, r), True),
@@ -168,6 +181,7 @@ def _deploy(state: AdminState, engine: EngineEmulator, request: EngineRequest) -
     if not files:
         raise RestError(400, "No deployment resources contained in the form upload.")
     name = fields.get("deployment-name")
+    tenant_id = fields.get("tenant-id") or None
     changed_only = fields.get("deploy-changed-only") == "true"
     filtering = changed_only or fields.get("enable-duplicate-filtering") == "true"
     for filename, content in files.items():
@@ -179,7 +193,7 @@ def _deploy(state: AdminState, engine: EngineEmulator, request: EngineRequest) -
             if not isinstance(form, dict) or not form.get("id"):
                 raise RestError(400, f"Camunda Form {filename} has no id")
     with engine.lock:
-        previous = [d for d in state.deployments if d.name == name]
+        previous = [d for d in state.deployments if d.name == name and d.tenant_id == tenant_id]
         latest_content: dict[str, bytes] = {}
         for deployment in previous:
             latest_content.update(deployment.resources)
@@ -191,13 +205,19 @@ def _deploy(state: AdminState, engine: EngineEmulator, request: EngineRequest) -
             if not files:
                 return 200, _deployment_dto(previous[-1], with_definitions=False)
         deployment = Deployment(
-            str(uuid.uuid4()), name, fields.get("deployment-source"), files, [], engine.now()
+            str(uuid.uuid4()),
+            name,
+            fields.get("deployment-source"),
+            files,
+            [],
+            engine.now(),
+            tenant_id,
         )
         for filename, content in files.items():
             if not filename.endswith((".bpmn", ".bpmn20.xml")):
                 continue
             for key, process_name in _processes(filename, content):
-                current = state.latest(key)
+                current = state.latest(key, tenant_id)
                 version = current["version"] + 1 if current else 1
                 definition = {
                     "id": f"{key}:{version}:{uuid.uuid4()}",
@@ -207,7 +227,7 @@ def _deploy(state: AdminState, engine: EngineEmulator, request: EngineRequest) -
                     "deploymentId": deployment.id,
                     "resource": filename,
                     "suspended": False,
-                    "tenantId": None,
+                    "tenantId": tenant_id,
                     "category": "http://bpmn.io/schema/bpmn",
                 }
                 deployment.definitions.append(definition)
@@ -228,7 +248,7 @@ def _deployment_dto(deployment: Deployment, *, with_definitions: bool) -> dict[s
         "name": deployment.name,
         "source": deployment.source,
         "deploymentTime": camunda_date(deployment.time),
-        "tenantId": None,
+        "tenantId": deployment.tenant_id,
         "deployedProcessDefinitions": definitions,
         "deployedCaseDefinitions": None,
         "deployedDecisionDefinitions": None,
@@ -238,14 +258,35 @@ def _deployment_dto(deployment: Deployment, *, with_definitions: bool) -> dict[s
 
 def _start(state: AdminState, engine: EngineEmulator, request: EngineRequest) -> RouteResult:
     key = request.path_params["key"]
+    tenant_id = request.path_params.get("tenant_id")
     body = request.json() or {}
     with engine.lock:
-        definition = state.latest(key)
+        if tenant_id is None:
+            tenants = {d["tenantId"] for d in state.definitions if d["key"] == key}
+            if len(tenants) > 1:
+                raise RestError(
+                    400,
+                    f"Process definition with key '{key}' exists for multiple tenants.",
+                    "ProcessEngineException",
+                )
+            # By key alone the engine takes the key's one definition, whatever its tenant.
+            definition = state.latest(key, next(iter(tenants))) if tenants else None
+        else:
+            definition = state.latest(key, tenant_id)
         if definition is None:
-            raise RestError(404, f"No matching process definition with key: {key} and no tenant-id")
+            raise RestError(
+                404,
+                f"No matching process definition with key: {key} and "
+                + (f"tenant-id: {tenant_id}" if tenant_id else "no tenant-id"),
+            )
         variables = normalize_variables(body.get("variables"))
         instance = ProcessInstance(
-            str(uuid.uuid4()), definition["id"], key, body.get("businessKey"), variables
+            str(uuid.uuid4()),
+            definition["id"],
+            key,
+            body.get("businessKey"),
+            variables,
+            definition["tenantId"],
         )
         state.instances.append(instance)
     for callback in list(state.on_start):
@@ -258,7 +299,7 @@ def _start(state: AdminState, engine: EngineEmulator, request: EngineRequest) ->
         "caseInstanceId": None,
         "ended": False,
         "suspended": False,
-        "tenantId": None,
+        "tenantId": instance.tenant_id,
     }
 
 

@@ -9,7 +9,8 @@ the routes answer from, as the engine's history service keeps it:
   processDefinitionKey, finished / unfinished / completed, finishedAfter (end >= it),
   finishedBefore (end <= it), executedActivityIdIn, variables (GET: `name_eq_value`, split on
   '_' as the engine does, so no '_' in the value; POST: `{name, operator: eq, value}`), sortBy /
-  sortOrder (both or neither, as the engine insists), firstResult / maxResults.
+  sortOrder (both or neither, as the engine insists), firstResult / maxResults, tenantIdIn
+  (an instance's tenant is given to `state.add(run, tenant_id=...)`).
 - GET /history/activity-instance (validated): processInstanceId, activityId, activityType,
   finished, sortBy / sortOrder, paging.
 - GET /history/variable-instance (not in the 7.15 document shipped here; checked by hand against
@@ -51,6 +52,7 @@ _PROCESS_FILTERS = {
     "finishedBefore",
     "executedActivityIdIn",
     "variables",
+    "tenantIdIn",
 }
 _PAGING = {"sortBy", "sortOrder", "firstResult", "maxResults"}
 
@@ -58,14 +60,16 @@ _PAGING = {"sortBy", "sortOrder", "firstResult", "maxResults"}
 @dataclass
 class HistoryState:
     runs: list[ProcessRun] = field(default_factory=list)
+    tenants: dict[str, str | None] = field(default_factory=dict)  # run id -> its tenant
     definition_key: str = "ticket-refund"
     requests: int = 0
     _fail_after: int | None = None
 
-    def add(self, run: ProcessRun) -> ProcessRun:
+    def add(self, run: ProcessRun, tenant_id: str | None = None) -> ProcessRun:
         if any(r.id == run.id for r in self.runs):
             raise ValueError(f"an instance with id {run.id} is in the history already")
         self.runs.append(run)
+        self.tenants[run.id] = tenant_id
         return run
 
     def fail_after(self, requests: int) -> None:
@@ -174,6 +178,7 @@ class _InstanceQuery:
     before: datetime | None
     executed: tuple[str, ...]
     variables: tuple[tuple[str, str], ...]
+    tenants: tuple[str, ...] = ()
 
 
 def _parse_date(name: str, text: Any) -> datetime | None:
@@ -205,6 +210,7 @@ def _query_from_params(request: EngineRequest) -> _InstanceQuery:
         before=_parse_date("finishedBefore", request.param("finishedBefore")),
         executed=tuple(a for a in (request.param("executedActivityIdIn") or "").split(",") if a),
         variables=tuple(variables),
+        tenants=tuple(t for t in (request.param("tenantIdIn") or "").split(",") if t),
     )
 
 
@@ -228,6 +234,7 @@ def _query_from_body(request: EngineRequest) -> _InstanceQuery:
         before=_parse_date("finishedBefore", body.get("finishedBefore")),
         executed=tuple(body.get("executedActivityIdIn") or ()),
         variables=tuple(variables),
+        tenants=tuple(body.get("tenantIdIn") or ()),
     )
 
 
@@ -236,6 +243,8 @@ def _matching(state: HistoryState, query: _InstanceQuery) -> list[ProcessRun]:
     for run in state.runs:
         ended = run.ended_at
         if query.key is not None and query.key != state.definition_key:
+            continue
+        if query.tenants and state.tenants.get(run.id) not in query.tenants:
             continue
         if query.finished and ended is None:
             continue
@@ -292,7 +301,7 @@ def _instance_dto(state: HistoryState, run: ProcessRun) -> dict[str, Any]:
         "superProcessInstanceId": None,
         "superCaseInstanceId": None,
         "caseInstanceId": None,
-        "tenantId": None,
+        "tenantId": state.tenants.get(run.id),
         "state": "COMPLETED" if ended is not None else "ACTIVE",
     }
 

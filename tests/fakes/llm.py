@@ -21,6 +21,7 @@ import json
 import re
 import signal
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -336,6 +337,7 @@ class FakeLLM:
         model: str = "gpt-4o-mini",
         port: int = 0,
         host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.latency_s = latency_s
         self.default: Behaviour = behaviour or Answer()
@@ -354,6 +356,12 @@ class FakeLLM:
         self._stopping = threading.Event()
         self._arrived = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self.tls = tls
+        if tls is not None:
+            # https with this server-side context; each handshake on its request's thread.
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread: threading.Thread | None = None
@@ -365,7 +373,8 @@ class FakeLLM:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeLLM:
         self._thread = threading.Thread(
