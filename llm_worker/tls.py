@@ -42,7 +42,7 @@ def certificate_problem(exc: BaseException) -> str | None:
         if found:
             return f"certificate not trusted ({found.group(1).strip()})"
         if isinstance(current, ssl.SSLError) or "SSLError" in type(current).__name__:
-            return "TLS handshake failed"
+            return "handshake failed"
         current = current.__cause__ or current.__context__
     return None
 

@@ -61,6 +61,8 @@ def _check_engine(settings: Settings) -> str:
         version = client.version()
         backlog = {topic: client.count(topic) for topic in settings.worker_topics}
     except EngineError as exc:
+        if exc.status is None and exc.reason.startswith("TLS "):
+            raise UserError(f"engine at {where}: {exc.reason}") from None
         if exc.status is None:
             raise UserError(f"engine at {where} does not answer ({exc})") from None
         raise UserError(f"engine at {where} answered with an error ({exc})") from None

@@ -41,6 +41,7 @@ class EngineError(Exception):
     def __init__(self, operation: str, message: str, status: int | None = None) -> None:
         super().__init__(f"{operation}: {message}")
         self.operation = operation
+        self.reason = message
         self.status = status
 
     @property
@@ -455,9 +456,9 @@ def _error_type(error: EngineError) -> str:
 def _describe(exc: requests.RequestException) -> str:
     """A short reason without the URL's credentials or a traceback."""
     if isinstance(exc, requests.exceptions.SSLError):
-        problem = certificate_problem(exc) or "TLS handshake failed"
+        problem = certificate_problem(exc) or "handshake failed"
         return (
-            f"TLS: {problem}; set CAMUNDA_CA_BUNDLE to the CA that signed the engine's certificate"
+            f"TLS {problem}; set CAMUNDA_CA_BUNDLE to the CA that signed the engine's certificate"
         )
     if isinstance(exc, requests.Timeout):
         return "timed out"
