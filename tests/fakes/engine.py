@@ -450,9 +450,10 @@ class _Server(ThreadingHTTPServer):
 
 
 def _compile(template: str) -> re.Pattern[str]:
+    # re.escape writes `tenant-id` as `tenant\-id`: a name may hold escaped hyphens.
     regex = re.sub(
-        r"\\\{([A-Za-z0-9_-]+)\\\}",
-        lambda m: f"(?P<{m[1].replace('-', '_')}>[^/]+)",
+        r"\\\{([A-Za-z0-9_\\-]+)\\\}",
+        lambda m: f"(?P<{m[1].replace(chr(92), '').replace('-', '_')}>[^/]+)",
         re.escape(template),
     )
     return re.compile(f"^{regex}$")

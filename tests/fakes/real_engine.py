@@ -2,8 +2,9 @@
 
 `EmulatorDriver` wraps an in-process EngineEmulator; `RestDriver` talks to a real engine
 (CAMUNDA_TEST_URL): it deploys a tiny process per topic (one external task, then a wait
-state, with an error boundary to a second wait state), starts instances through the REST API
-and reads results back through it.
+state, with an error boundary to a second wait state), for a tenant when the task is to belong to
+one (a deployment with `tenant-id`, started by key and tenant), starts instances through the
+REST API and reads results back through it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ class EngineDriver(Protocol):
     emulated: bool
 
     def create_task(
-        self, topic: str, variables: Mapping[str, Any], business_key: str | None = None
+        self,
+        topic: str,
+        variables: Mapping[str, Any],
+        business_key: str | None = None,
+        tenant_id: str | None = None,
     ) -> TaskRef: ...
 
     def completed_variables(self, ref: TaskRef) -> dict[str, dict[str, Any]] | None: ...
@@ -70,9 +75,15 @@ class EmulatorDriver:
         self.url = engine.url
 
     def create_task(
-        self, topic: str, variables: Mapping[str, Any], business_key: str | None = None
+        self,
+        topic: str,
+        variables: Mapping[str, Any],
+        business_key: str | None = None,
+        tenant_id: str | None = None,
     ) -> TaskRef:
-        task_id = self.engine.create_task(topic, variables, business_key=business_key)
+        task_id = self.engine.create_task(
+            topic, variables, business_key=business_key, tenant_id=tenant_id
+        )
         return TaskRef(task_id, self.engine.task(task_id).process_instance_id)
 
     def completed_variables(self, ref: TaskRef) -> dict[str, dict[str, Any]] | None:
@@ -138,27 +149,38 @@ class RestDriver:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
         self._http = requests.Session()
-        self._deployed: dict[str, str] = {}
+        self._deployed: dict[tuple[str, str | None], str] = {}
         self._instances: list[str] = []
 
-    def _key(self, topic: str) -> str:
-        if topic not in self._deployed:
+    def _key(self, topic: str, tenant_id: str | None) -> str:
+        if (topic, tenant_id) not in self._deployed:
             key = "llmWorkerRuntimeTest_" + "".join(c if c.isalnum() else "_" for c in topic)
+            if tenant_id is not None:
+                # A key of its own: a key deployed for several tenants (or for one and for none)
+                # can no longer be started by key alone, as the untenanted tests do.
+                key += "_" + "".join(c if c.isalnum() else "_" for c in tenant_id)
             xml = _BPMN.replace("{key}", key).replace("{topic}", topic)
+            form = {"deployment-name": key, "enable-duplicate-filtering": "true"}
+            if tenant_id is not None:
+                form["tenant-id"] = tenant_id
             response = self._http.post(
                 f"{self.url}/deployment/create",
-                data={"deployment-name": key, "enable-duplicate-filtering": "true"},
+                data=form,
                 files={f"{key}.bpmn": (f"{key}.bpmn", xml.encode(), "application/xml")},
                 timeout=30,
             )
             response.raise_for_status()
-            self._deployed[topic] = key
-        return self._deployed[topic]
+            self._deployed[(topic, tenant_id)] = key
+        return self._deployed[(topic, tenant_id)]
 
     def create_task(
-        self, topic: str, variables: Mapping[str, Any], business_key: str | None = None
+        self,
+        topic: str,
+        variables: Mapping[str, Any],
+        business_key: str | None = None,
+        tenant_id: str | None = None,
     ) -> TaskRef:
-        key = self._key(topic)
+        key = self._key(topic, tenant_id)
         typed = {
             name: normalize_variable(name, v) if isinstance(v, Mapping) else infer_variable(v)
             for name, v in variables.items()
@@ -167,8 +189,10 @@ class RestDriver:
             "variables": typed,
             "businessKey": business_key or str(uuid.uuid4()),
         }
+        # By key and tenant; by key alone the engine refuses a key deployed for several tenants.
+        tenant = f"/tenant-id/{tenant_id}" if tenant_id is not None else ""
         response = self._http.post(
-            f"{self.url}/process-definition/key/{key}/start", json=body, timeout=30
+            f"{self.url}/process-definition/key/{key}{tenant}/start", json=body, timeout=30
         )
         response.raise_for_status()
         pid = response.json()["id"]

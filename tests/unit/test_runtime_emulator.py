@@ -221,3 +221,37 @@ def test_outages(engine: EngineEmulator, http: requests.Session) -> None:
     with engine.down("refuse"), pytest.raises(requests.ConnectionError):
         requests.get(f"{engine.url}/version", timeout=5)
     assert http.get(f"{engine.url}/version", timeout=5).json() == {"version": "7.24.0"}
+
+
+def test_tenants_select_tasks_in_fetch_count_and_list(
+    engine: EngineEmulator, http: requests.Session
+) -> None:
+    # tenantIdIn / withoutTenantId are fields of the document's FetchExternalTaskTopicDto and
+    # tenantIdIn a parameter of its count and list queries: these requests validate.
+    a = engine.create_task(TOPIC, {}, tenant_id="a")
+    b = engine.create_task(TOPIC, {}, tenant_id="b")
+    none = engine.create_task(TOPIC, {})
+    count = http.get(
+        f"{engine.url}/external-task/count", params={"topicName": TOPIC, "tenantIdIn": "a,b"}
+    )
+    assert count.json() == {"count": 2}
+    listed = http.get(f"{engine.url}/external-task", params={"tenantIdIn": "b"}).json()
+    assert [(t["id"], t["tenantId"]) for t in listed] == [(b, "b")]
+    posted = post(http, engine, "/external-task/count", {"tenantIdIn": ["a"]})
+    assert posted.json() == {"count": 1}
+    assert [t["id"] for t in fetch(http, engine, "w1", tenantIdIn=["a"])] == [a]
+    assert [t["id"] for t in fetch(http, engine, "w1", withoutTenantId=True)] == [none]
+    (got,) = fetch(http, engine, "w1")
+    assert (got["id"], got["tenantId"]) == (b, "b")
+    # The document types it: a string where a list of tenant ids belongs is a 400.
+    wrong = post(
+        http,
+        engine,
+        "/external-task/fetchAndLock",
+        {
+            "workerId": "w1",
+            "maxTasks": 1,
+            "topics": [{"topicName": TOPIC, "lockDuration": 1000, "tenantIdIn": "a"}],
+        },
+    )
+    assert wrong.status_code == 400 and "OpenAPI" in wrong.json()["message"]
