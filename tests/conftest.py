@@ -27,9 +27,10 @@ from tests.support import REPO_ROOT, free_port, wait_until
 REAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
 
 # What a test must never inherit from the developer's shell: every setting (matched without
-# regard to case, as the settings are read), and what the engine and OpenAI libraries read.
+# regard to case, as the settings are read), and what the engine, OpenAI and OpenTelemetry
+# libraries read.
 _SETTINGS = frozenset(name.upper() for name in Settings.model_fields)
-_SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_")
+_SCRUBBED_PREFIXES = ("CAMUNDA_", "OPENAI_", "OTEL_")
 
 
 def _is_setting(name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,81 @@ def test_bad_amounts_by_currency_name_the_variable(
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert str(raised.value) == f"invalid setting {name}: {message}"
+
+
+def test_tenant_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().camunda_tenant_id is None
+    monkeypatch.setenv("CAMUNDA_TENANT_ID", " tenant-a ")
+    assert load_settings().camunda_tenant_id == "tenant-a"
+    monkeypatch.setenv("CAMUNDA_TENANT_ID", "")
+    assert load_settings().camunda_tenant_id is None
+    monkeypatch.setenv("CAMUNDA_TENANT_ID", "a/b")
+    with pytest.raises(SettingsError, match=r"^invalid setting CAMUNDA_TENANT_ID: 'a/b' is not"):
+        load_settings()
+
+
+def test_ca_bundles_in_order_of_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    own, requests_ca, system = (tmp_path / n for n in ("own.pem", "requests.pem", "ssl.pem"))
+    for path in (own, requests_ca, system):
+        path.write_text("PEM")
+    settings = load_settings()
+    assert (settings.engine_ca, settings.llm_ca) == (None, None)
+    monkeypatch.setenv("SSL_CERT_FILE", str(system))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(requests_ca))
+    settings = load_settings()
+    assert (settings.engine_ca, settings.llm_ca) == (requests_ca, system)
+    monkeypatch.setenv("CAMUNDA_CA_BUNDLE", str(own))
+    monkeypatch.setenv("LLM_CA_BUNDLE", str(tmp_path))  # a folder of certificates will do
+    settings = load_settings()
+    assert (settings.engine_ca, settings.llm_ca) == (own, tmp_path)
+    monkeypatch.setenv("LLM_CA_BUNDLE", str(tmp_path / "nope.pem"))
+    with pytest.raises(SettingsError, match=r"LLM_CA_BUNDLE: .*nope.pem is not a file or folder"):
+        load_settings()
+
+
+def test_tracing_is_off_unless_an_otel_setting_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert (settings.otlp_traces_endpoint, settings.otlp_metrics_endpoint) == (None, None)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")  # the SDK's default endpoint
+    assert load_settings().otlp_traces_endpoint == "http://localhost:4318/v1/traces"
+    assert load_settings().otlp_metrics_endpoint is None
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+    settings = load_settings()
+    assert settings.otlp_traces_endpoint == "http://collector:4318/v1/traces"
+    assert settings.otlp_metrics_endpoint == "http://collector:4318/v1/metrics"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://traces.example/otlp")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    settings = load_settings()
+    assert settings.otlp_traces_endpoint == "https://traces.example/otlp"
+    assert settings.otlp_metrics_endpoint is None
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert load_settings().otlp_traces_endpoint is None
+
+
+def test_otel_resource_and_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().otel_service_name == "llm-worker"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.namespace=refunds,team=a%20b")
+    assert load_settings().otel_resource_attributes == {
+        "service.namespace": "refunds",
+        "team": "a b",
+    }
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "oops")
+    with pytest.raises(SettingsError, match="OTEL_RESOURCE_ATTRIBUTES: 'oops' is not key=value"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "'grpc' is not supported"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", "'http/json' is not supported"),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "zipkin is not supported"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "URL"),
+    ],
+)
+def test_unsupported_otel_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=rf"^invalid setting {name}: .*{message}"):
+        load_settings()
