@@ -5,6 +5,7 @@ concept). Prints tasks per second, CPU time per task and peak memory (RSS) of ea
 
     make bench
     .venv/bin/python benchmarks/throughput.py --concurrency 16 --latency-ms 250 --tasks 960
+    .venv/bin/python benchmarks/throughput.py --traces   # also with traces sent over OTLP
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.fakes.engine import EngineEmulator  # noqa: E402
+from tests.fakes.otlp import OtlpReceiver  # noqa: E402
 from tests.support import free_port  # noqa: E402
 
 TOPIC = "analyze-fare-rules"
@@ -68,7 +70,9 @@ def case(n: int) -> dict[str, Any]:
 
 
 def worker_env(engine_url: str, llm_url: str, concurrency: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMUNDA_", "OPENAI_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CAMUNDA_", "OPENAI_", "OTEL_"))
+    }
     env.update(
         {
             "PYTHONPATH": str(REPO_ROOT),
@@ -203,6 +207,11 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=960, help="tasks for llm-worker")
     parser.add_argument("--naive-tasks", type=int, default=40, help="tasks for the naive worker")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="also run llm-worker with traces and GenAI metrics exported to an OTLP receiver",
+    )
     parser.add_argument("--naive-worker", metavar="ENGINE_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_worker:
@@ -241,6 +250,25 @@ def main() -> int:
                     logs / "worker.log",
                 )
             )
+        if args.traces:
+            # The receiver decodes in this process: its CPU is not the worker's.
+            with EngineEmulator(strict=False) as engine, OtlpReceiver() as otlp:
+                env = worker_env(engine.url, llm_url, args.concurrency)
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
+                results.append(
+                    measure(
+                        "llm-worker run, traces over OTLP",
+                        [sys.executable, "-m", "llm_worker", "run"],
+                        env,
+                        engine,
+                        args.tasks,
+                        args.concurrency,
+                        ideal,
+                        logs / "worker-traces.log",
+                    )
+                )
+                spans = len(otlp.spans())
+            print(f"spans received from the traced worker: {spans}", file=sys.stderr)
         with EngineEmulator(strict=False) as engine:
             env = worker_env(engine.url, llm_url, 1)
             env["WORKER_ID"] = "bench-naive"
