@@ -152,7 +152,9 @@ def task_span(
         attributes["camunda.business_key"] = business_key
     if retries is not None:
         attributes["camunda.external_task.retries"] = retries
-    links = [Link(fetched_by)] if fetched_by is not None and fetched_by.is_valid else []
+    links = (
+        [Link(fetched_by)] if isinstance(fetched_by, SpanContext) and fetched_by.is_valid else []
+    )
     with _tracer.start_as_current_span(
         f"process {topic}",
         context=otel_context.Context(),  # a new trace, whatever the thread carried
