@@ -32,6 +32,7 @@ class Kind(StrEnum):
     CARD = "CARD"
     ACCOUNT = "ACCOUNT"
     BIRTHDATE = "BIRTHDATE"
+    BOOKING = "BOOKING"
 
     @property
     def placeholder(self) -> str:
@@ -154,6 +155,15 @@ _TICKET = re.compile(r"(?<!\d)(?P<v>\d{3}[ -]?\d{10}(?:[-/]\d{1,2}(?!\d))?)(?!\d
 _IBAN_CANDIDATE = re.compile(
     r"\b(?P<v>[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?)\b"
 )
+# A booking's record locator after its label: it leads to the passenger as surely as the name
+# (the contract never sends bookingId either). A colon, or a digit in the code, is required:
+# fare rules say "PNR MUST BE TICKETED".
+_LOCATOR = re.compile(
+    r"(?i)\b(?:BOOKING[ \t]+(?:REF(?:ERENCE)?|CODE|NUMBER|NO\.?)|PNR|RECORD[ \t]+LOCATOR|"
+    r"RESERVATION[ \t]+(?:CODE|NUMBER|REF(?:ERENCE)?)|CONFIRMATION[ \t]+(?:CODE|NUMBER)|"
+    r"BUCHUNGSCODE|LOCALIZADOR)[ \t]*(?:[:#][ \t]*(?P<v>[A-Z0-9]{5,8})|"
+    r"[ \t-]*(?P<w>(?=[A-Z]*\d)[A-Z0-9]{5,8}))(?![\w-])"
+)
 _BIRTHDATE = re.compile(
     r"(?i)\b(?:DATE[ \t]+OF[ \t]+BIRTH|BIRTH[ \t]*DATE|DOB|D\.O\.B\.?|BORN)[ \t]*[:-]?[ \t]*"
     r"(?P<v>\d{1,2}[A-Z]{3}\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|"
@@ -188,7 +198,7 @@ _TITLED_MIXED = _titled(_TITLES_MIXED, _WORD_MIXED)
 # PNR names: SURNAME/GIVEN NAMES TITLE ("1.SMITH/JOHN MR", "SMITH/ANNA MARIA MRS"); a title
 # must close it (fare rules write "CHANGES/CANCELLATIONS", "2.DAY/TIME" the same way).
 _PNR_NAME = re.compile(
-    r"(?<![\w/])(?:\d{1,2}\.(?:\d{1,2})?)?(?P<v>[A-Z][A-Z'-]*(?:[ ][A-Z][A-Z'-]*)?/"
+    r"(?<![\w/'-])(?:\d{1,2}\.(?:\d{1,2})?)?(?P<v>[A-Z][A-Z'-]*(?:[ ][A-Z][A-Z'-]*)?/"
     rf"[A-Z][A-Z'-]*(?:[ ][A-Z][A-Z'-]*){{0,3}}?[ ]?(?:{_TITLES_UPPER}|CHD|INF))\b"
 )
 # A booking page's or ticket's name field: the label, a colon and the name.
@@ -220,6 +230,14 @@ _MIN_PHONE_DIGITS = 7
 def _documents(text: str) -> Iterator[Span]:
     yield from _group(Kind.DOCUMENT, _GDS_DOCUMENT)(text)
     yield from _group(Kind.DOCUMENT, _DOCUMENT_FIELD)(text)
+
+
+def _locators(text: str) -> Iterator[Span]:
+    for match in _LOCATOR.finditer(text):
+        group = "v" if match.group("v") else "w"
+        # Upper case, as locators are written (a label in prose is followed by a word).
+        if match.group(group).isupper() or match.group(group).isdigit():
+            yield Span(Kind.BOOKING, match.start(group), match.end(group))
 
 
 def _cards(text: str) -> Iterator[Span]:
@@ -280,6 +298,7 @@ _DETECTORS: tuple[Detector, ...] = (
     _group(Kind.TICKET, _TICKET),
     _accounts,
     _group(Kind.BIRTHDATE, _BIRTHDATE),
+    _locators,
     _names,
     _phones,
 )

@@ -46,10 +46,11 @@ E_TICKET_PERSONAL = [
     "447700900123",
     "123456789",
     "12JUL80",
+    "XK7PQ2",
 ]
 
 BOOKING_PAGE = """\
-Your booking confirmation - reference QX81ZP
+Your booking confirmation - Booking reference: QX81ZP
 Passenger: Mr John Smith   E-mail: john.smith@example.org   Phone: (212) 555-0100
 Passenger type: Adult
 Card holder: Jane Doe  Card number: 5500 0000 0000 0004  IBAN: DE89 3704 0044 0532 0130 00
@@ -74,6 +75,7 @@ BOOKING_PERSONAL = [
     "Müller",
     "555 0199",
     "0572345678901",
+    "QX81ZP",
 ]
 
 FARE_RULE = """\
@@ -109,10 +111,11 @@ def test_an_e_ticket_loses_every_personal_value() -> None:
         "NAME": 3,
         "PHONE": 2,
         "TICKET": 2,
+        "BOOKING": 1,
     }
     # The fare rule inside stays word for word.
     for kept in ("USD 150.00", "USD 250.00", "YFLEXUS", "FRA LH 400 Y 15MAR26 JFK", "MS 985",
-                 "CHANGES/CANCELLATIONS 2.DAY/TIME", "BOOKING REF: XK7PQ2", "12JAN26"):  # fmt: skip
+                 "CHANGES/CANCELLATIONS 2.DAY/TIME", "REF: [BOOKING]", "12JAN26"):  # fmt: skip
         assert kept in seen.text, kept
 
 
@@ -149,6 +152,8 @@ def test_a_fare_rule_without_personal_data_is_unchanged() -> None:
         ("FREQUENT FLYER 992001234567", Kind.DOCUMENT),
         ("TEL: 030 1234567", Kind.PHONE),
         ("DOB 1980-07-12", Kind.BIRTHDATE),
+        ("PNR: ABCDEF", Kind.BOOKING),
+        ("RECORD LOCATOR 2XK4PQ", Kind.BOOKING),
     ],
 )
 def test_each_kind(text: str, kind: Kind) -> None:
@@ -171,6 +176,8 @@ def test_each_kind(text: str, kind: Kind) -> None:
         "PASSENGER: ADT",
         "FARE NAME: ECONOMY LIGHT",
         "VISA NOT REQUIRED",
+        "PNR MUST BE TICKETED. PNR TICKETED WITHIN 24H",
+        "Booking reference numbers are shown on your ticket",
         # Tel Aviv is a city, and a fare amount with 7 digits is no phone number.
         "TEL AVIV - NEW YORK IDR 1500000",
         # Slash words and numbered categories are not PNR names without a title.

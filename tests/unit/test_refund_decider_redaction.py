@@ -138,7 +138,7 @@ def test_redactions_are_counted_by_kind_never_by_value(
     lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
     audit = next(line for line in lines if line.get("event") == "refund decision")
     assert audit["redactions"] == {
-        "CARD": 1, "DOCUMENT": 1, "EMAIL": 1, "NAME": 3, "PHONE": 2, "TICKET": 2,
+        "BOOKING": 1, "CARD": 1, "DOCUMENT": 1, "EMAIL": 1, "NAME": 3, "PHONE": 2, "TICKET": 2,
     }  # fmt: skip
     log = log_output.getvalue()
     for value in E_TICKET_PERSONAL:
@@ -152,7 +152,7 @@ def test_explain_shows_kinds_and_positions_without_values(llm: FakeLLM) -> None:
     variables = to_variables({"bookingId": "X1", "fareRules": E_TICKET, "currency": "USD",
                               "ticketPrice": 1250.0}, "test")  # fmt: skip
     text = decider.explain(variables)
-    assert "personal data replaced before the LLM sees the text (CARD 1, DOCUMENT 1" in text
+    assert "replaced before the LLM sees the text (BOOKING 1, CARD 1, DOCUMENT 1" in text
     assert "NAME at line 2, column 7 (13 chars) -> [NAME]" in text
     for value in E_TICKET_PERSONAL:
         assert value not in text.split("personal data replaced")[1], value
