@@ -160,7 +160,7 @@ class Decider:
             return "personal data: none found; the LLM would see the text unchanged"
         counts = ", ".join(f"{kind} {n}" for kind, n in seen.counts().items())
         lines = "\n".join(f"  {line}" for line in seen.describe(text))
-        return f"personal data replaced before the LLM sees the text ({counts}):\n{lines}"
+        return f"personal data replaced whenever the text goes to an LLM ({counts}):\n{lines}"
 
     def _as_seen(
         self, case: RefundCase, rules: RuleResult

@@ -152,7 +152,7 @@ def test_explain_shows_kinds_and_positions_without_values(llm: FakeLLM) -> None:
     variables = to_variables({"bookingId": "X1", "fareRules": E_TICKET, "currency": "USD",
                               "ticketPrice": 1250.0}, "test")  # fmt: skip
     text = decider.explain(variables)
-    assert "replaced before the LLM sees the text (BOOKING 1, CARD 1, DOCUMENT 1" in text
+    assert "replaced whenever the text goes to an LLM (BOOKING 1, CARD 1, DOCUMENT 1" in text
     assert "NAME at line 2, column 7 (13 chars) -> [NAME]" in text
     for value in E_TICKET_PERSONAL:
         assert value not in text.split("personal data replaced")[1], value
