@@ -99,11 +99,6 @@ def redact(text: str) -> Redaction:
     return Redaction("".join(parts), tuple(taken))
 
 
-def unchanged(text: str) -> Redaction:
-    """The identity, for LLM_REDACT=false."""
-    return Redaction(text)
-
-
 # --- the detectors, in order of precedence (an earlier one's span wins an overlap) ----------
 
 Detector = Callable[[str], Iterator[Span]]
