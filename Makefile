@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 # @ibm/telemetry-js (a dependency of form-js's Carbon styles) otherwise reports installs and runs.
 export IBM_TELEMETRY_DISABLED := true
 
-.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean llama-server eval-local-llm
+.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader bench-redaction clean llama-server eval-local-llm
 
 test: setup lint pytest
 
@@ -81,6 +81,9 @@ bench:
 # The rules reader on the real fare-rule texts of ../shared/fare-rules/ (skips where absent).
 bench-reader:
 	$(PY) benchmarks/reader.py
+
+bench-redaction:
+	$(PY) benchmarks/redaction.py
 
 # The locks pin every distribution by hash (install with --require-hashes), and also pin the
 # build backend of pyproject.toml's [build-system] (the `-` input), so that the project can be

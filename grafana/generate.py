@@ -391,6 +391,33 @@ def build() -> dict[str, object]:
                 stacked=True,
             )
         )
+        .with_panel(
+            _series(
+                ids,
+                "LLM circuit state",
+                "With a fallback model: 0 closed (the model is asked), 1 open (skipped after "
+                "LLM_CIRCUIT_FAILURES failing cases in a row), 2 half-open (one trial case). "
+                "Worst state over the replicas.",
+                [Query("max by (model) (llm_worker_llm_circuit_state)", "{{model}}")],
+                "short",
+            )
+        )
+        .with_panel(
+            _series(
+                ids,
+                "Personal data redacted per minute",
+                "Personal data replaced by a placeholder before a text went to an LLM, by kind "
+                "(LLM_REDACT; counts only, never values).",
+                [
+                    Query(
+                        f"sum by (kind) ({_rate('llm_worker_redactions_total')}) * 60",
+                        "{{kind}}",
+                    )
+                ],
+                "opm",
+                stacked=True,
+            )
+        )
     )
 
     board = (

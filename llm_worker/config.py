@@ -147,6 +147,15 @@ class Settings(BaseSettings):
     llm_rate_limit_period_s: float = Field(default=60.0, gt=0)
     llm_price_overrides: str | None = None
     llm_ca_bundle: Path | None = None
+    # Personal data out of every text sent to an LLM (llm_worker.privacy.redaction).
+    llm_redact: bool = True
+    # A second model asked when the primary fails; its key is never the primary's for
+    # another endpoint (llm_worker.llm.fallback).
+    llm_fallback_base_url: AnyHttpUrl | None = None
+    llm_fallback_model: str | None = Field(default=None, min_length=1)
+    llm_fallback_api_key: SecretStr | None = None
+    llm_circuit_failures: int = Field(default=5, ge=1, le=1000)
+    llm_circuit_open_s: float = Field(default=60.0, gt=0, le=86_400)
     decision_strategy: DecisionStrategy | None = None
     manual_review_threshold: Decimal = Field(default=Decimal(5000), ge=0, allow_inf_nan=False)
     manual_review_currency: str = "USD"
@@ -319,6 +328,27 @@ class Settings(BaseSettings):
                 "(set the key, or use rules)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _fallback_is_another(self) -> Settings:
+        fallback = self.fallback_endpoint
+        if fallback is not None and fallback == (self.openai_base_url, self.openai_model):
+            raise ValueError(
+                "LLM_FALLBACK_MODEL: the fallback is the primary itself (same endpoint and "
+                "model); set LLM_FALLBACK_BASE_URL or LLM_FALLBACK_MODEL to another"
+            )
+        return self
+
+    @property
+    def fallback_endpoint(self) -> tuple[AnyHttpUrl | None, str] | None:
+        """The fallback's base URL and model (each the primary's unless set), or None when
+        neither LLM_FALLBACK_BASE_URL nor LLM_FALLBACK_MODEL is set."""
+        if self.llm_fallback_base_url is None and self.llm_fallback_model is None:
+            return None
+        return (
+            self.llm_fallback_base_url or self.openai_base_url,
+            self.llm_fallback_model or self.openai_model,
+        )
 
     @property
     def strategy(self) -> DecisionStrategy:

@@ -72,3 +72,16 @@ WORKER_READY = Gauge(
     "llm_worker_ready",
     "1 while /readyz answers 200 (the engine answered recently), else 0.",
 )
+# Not in the contract's list (issue 19): personal data replaced before a text went to an LLM,
+# counted by kind, never by value; and the primary's and fallback's circuit breakers.
+REDACTIONS = Counter(
+    "llm_worker_redactions_total",
+    "Personal data replaced by a placeholder before a text went to an LLM, by kind.",
+    ["kind"],
+)
+LLM_CIRCUIT_STATE = Gauge(
+    "llm_worker_llm_circuit_state",
+    "Circuit breaker of an LLM when a fallback is configured: 0 closed (asked), 1 open "
+    "(skipped after repeated failures), 2 half-open (one trial call).",
+    ["model"],
+)

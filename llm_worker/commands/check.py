@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from llm_worker.commands import UserError
-from llm_worker.config import Settings, load_settings, without_credentials
+from llm_worker.config import DecisionStrategy, Settings, load_settings, without_credentials
 from llm_worker.llm.pricing import price_table
 from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
@@ -34,7 +34,71 @@ def run(args: argparse.Namespace) -> int:
     llm = _check_llm(settings)
     if llm:
         print(f"llm: {llm}")
+    for line in describe_llm_privacy(settings):
+        print(line)
+    fallback = _check_fallback(settings)
+    if fallback:
+        print(f"fallback llm: {fallback}")
     return 0
+
+
+def describe_llm_privacy(settings: Settings) -> list[str]:
+    """What the LLM provider sees and who is asked when it fails (never a key)."""
+    if settings.strategy is DecisionStrategy.RULES:
+        return ["llm use: none (strategy rules): no text goes to an LLM"]
+    lines = [
+        "redaction: on (LLM_REDACT): passenger names, ticket, document, card, bank-account, "
+        "phone numbers, e-mail addresses and birth dates are replaced by [NAME], [TICKET], ... "
+        "before the fare rules go to an LLM; amounts, dates and codes stay"
+        if settings.llm_redact
+        else "redaction: off (LLM_REDACT=false): the LLM provider sees the fare rules as given, "
+        "personal data included"
+    ]
+    prices = price_table(settings.llm_price_overrides)
+    models = [settings.openai_model]
+    endpoint = settings.fallback_endpoint
+    if endpoint is None:
+        lines.append(
+            "fallback: none (LLM_FALLBACK_BASE_URL / LLM_FALLBACK_MODEL): a failing LLM "
+            "sends its cases to MANUAL"
+        )
+    else:
+        base_url, model = endpoint
+        models.append(model)
+        where = without_credentials(str(base_url or "https://api.openai.com/v1"))
+        if settings.llm_fallback_api_key is not None:
+            key = "key LLM_FALLBACK_API_KEY"
+        elif base_url == settings.openai_base_url:
+            key = "the primary's key (same endpoint)"
+        else:
+            key = "no key (LLM_FALLBACK_API_KEY not set; the primary's is never sent elsewhere)"
+        lines.append(
+            f"fallback: {model} at {where} ({key}); circuit: {settings.llm_circuit_failures} "
+            f"failing cases in a row skip a model for {settings.llm_circuit_open_s:g} s"
+        )
+    for model in models:
+        if prices.price(model) is None:
+            lines.append(
+                f"cost: no price known for {model}: counted as 0 (set LLM_PRICE_OVERRIDES)"
+            )
+    return lines
+
+
+def _check_fallback(settings: Settings) -> str | None:
+    """The fallback answers a one-token chat completion (it is asked only when needed)."""
+    if settings.strategy is DecisionStrategy.RULES or settings.fallback_endpoint is None:
+        return None
+    from llm_worker.llm.fallback import fallback_advisor
+
+    advisor = fallback_advisor(settings)
+    assert advisor is not None
+    base_url, model = settings.fallback_endpoint
+    where = without_credentials(str(base_url or "https://api.openai.com/v1"))
+    try:
+        advisor.probe(min(settings.llm_timeout_s, 10.0))
+    except AdviceError as error:
+        raise UserError(f"fallback LLM {model} at {where} does not answer: {error}") from None
+    return f"ok, {model} at {where} (answers chat completions)"
 
 
 def _by_currency(limits: CurrencyLimits, *, without_currency: bool) -> str:

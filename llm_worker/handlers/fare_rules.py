@@ -7,6 +7,7 @@ from typing import Any
 
 from llm_worker.config import DecisionStrategy, Settings
 from llm_worker.observability import tracing
+from llm_worker.privacy.redaction import redact
 from llm_worker.refund.audit import record
 from llm_worker.refund.decider import Decider
 from llm_worker.refund.models import Decision, Verdict
@@ -19,13 +20,14 @@ def build_decider(settings: Settings) -> Decider:
     advisor = None
     if strategy is not DecisionStrategy.RULES:
         # Imported here: a rules-only worker (no key) never loads the openai SDK.
-        from llm_worker.llm.advisor import build_advisor
+        from llm_worker.llm.fallback import build_llm_advisor
 
-        advisor = build_advisor(settings)
+        advisor = build_llm_advisor(settings)
     return Decider(
         strategy=strategy,
         threshold=settings.review_thresholds,
         advisor=advisor,
+        redactor=redact if settings.llm_redact else None,
     )
 
 

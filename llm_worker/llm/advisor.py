@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
-from pydantic import ValidationError
+from pydantic import AnyHttpUrl, ValidationError
 from ratelimit import RateLimitException, limits
 
 from llm_worker.config import Settings, SettingsError
@@ -462,19 +462,36 @@ def build_advisor(settings: Settings) -> OpenAIAdvisor:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
     if not key:
         raise SettingsError("invalid setting OPENAI_API_KEY: needed to ask the LLM")
+    return endpoint_advisor(
+        settings, api_key=key, base_url=settings.openai_base_url, model=settings.openai_model
+    )
+
+
+def endpoint_advisor(
+    settings: Settings, *, api_key: str, base_url: AnyHttpUrl | None, model: str
+) -> OpenAIAdvisor:
+    """An advisor for one endpoint and model (the primary or the fallback): its own client,
+    rate limiter (LLM_RATE_LIMIT_* per model) and cache; the timeouts and prices are shared."""
     client = openai.OpenAI(
-        api_key=key,
-        base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
+        api_key=api_key,
+        base_url=str(base_url) if base_url else None,
         timeout=settings.llm_timeout_s,
         max_retries=0,  # retries are ours: they honour Retry-After and the task's lock
         http_client=openai_http_client(settings.llm_ca),
     )
+    prices = price_table(settings.llm_price_overrides)
+    if prices.price(model) is None:
+        _log.warning(
+            "no price known for the model: its cost is counted as 0 "
+            "(LLM_PRICE_OVERRIDES=model=PROMPT/COMPLETION sets one)",
+            model=model,
+        )
     return OpenAIAdvisor(
         client=client,
-        model=settings.openai_model,
+        model=model,
         timeout_s=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,
         limiter=RateLimiter(settings.llm_rate_limit_calls, settings.llm_rate_limit_period_s),
-        prices=price_table(settings.llm_price_overrides),
+        prices=prices,
         cache=LruCache(CACHE_ENTRIES),
     )

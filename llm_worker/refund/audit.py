@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from llm_worker.logs import get_logger
-from llm_worker.metrics import GUARDRAIL_OVERRIDES, REFUND_REQUESTS
-from llm_worker.refund.models import Verdict
+from llm_worker.metrics import GUARDRAIL_OVERRIDES, REDACTIONS, REFUND_REQUESTS
+from llm_worker.refund.models import Source, Verdict
 
 _log = get_logger("llm_worker.audit")
 
@@ -14,6 +14,8 @@ def record(verdict: Verdict, latency_s: float) -> None:
     REFUND_REQUESTS.labels(decision=verdict.decision.value, source=verdict.source.value).inc()
     if verdict.guardrail is not None:
         GUARDRAIL_OVERRIDES.labels(reason=verdict.guardrail).inc()
+    for kind, count in verdict.redactions.items():
+        REDACTIONS.labels(kind=kind).inc(count)
     usage = verdict.usage
     _log.info(
         "refund decision",
@@ -35,6 +37,8 @@ def record(verdict: Verdict, latency_s: float) -> None:
         latency_s=round(latency_s, 4),
         guardrail=_guardrail_outcome(verdict),
         llm_error=verdict.error,
+        llm_attempts=list(verdict.llm_attempts) or None,
+        redactions=dict(verdict.redactions) or None,
         fare_rules_sha256=verdict.fare_rules_sha256,
     )
 
@@ -44,4 +48,5 @@ def _guardrail_outcome(verdict: Verdict) -> str:
         return "not_asked"
     if verdict.guardrail is not None:
         return verdict.guardrail
-    return "no_answer" if verdict.error is not None else "passed"
+    # With a fallback, `error` says what failed of the primary even when the fallback answered.
+    return "passed" if verdict.source is Source.LLM else "no_answer"

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from llm_worker.config import DecisionStrategy
 from llm_worker.logs import get_logger
+from llm_worker.privacy.redaction import Redaction, redact
 from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.guardrails import check_answer
 from llm_worker.refund.inputs import CaseProblems, Variable, read_case
@@ -35,20 +36,35 @@ _log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class Advice:
-    """The LLM's answer to one case and what asking cost."""
+    """The LLM's answer to one case and what asking cost.
+
+    With a fallback model: `provider` and `model` say who answered (None: the advisor's own),
+    `failed` what failed before (the primary), `attempts` each model asked and how it went.
+    """
 
     answer: LlmAnswer
     usage: Usage = field(default_factory=Usage)
+    provider: str | None = None
+    model: str | None = None
+    failed: str | None = None
+    attempts: tuple[str, ...] = ()
 
 
 class AdviceError(Exception):
     """The LLM gave no usable answer; `message` is safe to show (no secrets, no prompt)."""
 
-    def __init__(self, kind: str, message: str, usage: Usage | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        usage: Usage | None = None,
+        attempts: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.usage = usage or Usage()
+        self.attempts = attempts
 
 
 class Advisor(Protocol):
@@ -82,6 +98,7 @@ class Decider:
         threshold: CurrencyLimits,
         advisor: Advisor | None = None,
         clock: Callable[[], datetime] = utc_now,
+        redactor: Callable[[str], Redaction] | None = redact,
     ) -> None:
         if strategy is not DecisionStrategy.RULES and advisor is None:
             raise ValueError(f"strategy {strategy.value} needs an LLM advisor")
@@ -89,6 +106,8 @@ class Decider:
         self.threshold = threshold
         self.advisor = advisor
         self.clock = clock
+        # What the LLM sees of the fare rules (None: LLM_REDACT=false, the text as it is).
+        self.redactor = redactor
 
     def decide(self, variables: Mapping[str, Variable], deadline: float) -> Verdict:
         read = read_case(variables, self.clock())
@@ -127,7 +146,38 @@ class Decider:
             return f"decided from the facts at policy step {facts.step}: {facts.reasoning}"
         reading = read_fare_rules(read.fare_rules)
         rules = decide_by_text(read, reading)
-        return explain(reading, select(reading, read), rules.reasoning, sure=rules.sure)
+        found = explain(reading, select(reading, read), rules.reasoning, sure=rules.sure)
+        return found + "\n" + self._explain_redaction(read.fare_rules or "")
+
+    def _explain_redaction(self, text: str) -> str:
+        """What of the text an LLM would not see: kinds and positions, never the values."""
+        if self.strategy is DecisionStrategy.RULES:
+            return "sent to an LLM: nothing (strategy rules)"
+        if self.redactor is None:
+            return "personal data: not redacted (LLM_REDACT=false); the LLM sees the text as is"
+        seen = self.redactor(text)
+        if not seen.changed:
+            return "personal data: none found; the LLM would see the text unchanged"
+        counts = ", ".join(f"{kind} {n}" for kind, n in seen.counts().items())
+        lines = "\n".join(f"  {line}" for line in seen.describe(text))
+        return f"personal data replaced whenever the text goes to an LLM ({counts}):\n{lines}"
+
+    def _as_seen(
+        self, case: RefundCase, rules: RuleResult
+    ) -> tuple[RefundCase, RuleResult, Redaction]:
+        """The case and the rules' evidence as the LLM sees them: the guardrails check its
+        quotes against this text, the very one it was sent."""
+        text = case.fare_rules or ""
+        if self.redactor is None:
+            return case, rules, Redaction(text)
+        seen = self.redactor(text)
+        if not seen.changed:
+            return case, rules, seen
+        return (
+            case.model_copy(update={"fare_rules": seen.text}),
+            replace(rules, evidence=self.redactor(rules.evidence).text),
+            seen,
+        )
 
     def _from_rules(self, case: RefundCase, rules: RuleResult) -> Verdict:
         return Verdict(
@@ -150,6 +200,8 @@ class Decider:
         advisor: Advisor,
         deadline: float,
     ) -> Verdict:
+        original = case
+        case, rules, seen = self._as_seen(case, rules)
         base = Verdict(
             booking_id=case.booking_id,
             decision=Decision.MANUAL,
@@ -159,17 +211,26 @@ class Decider:
             model=advisor.model,
             prompt_version=advisor.prompt_version,
             currency=case.currency,
-            fare_rules_sha256=_sha256(case.fare_rules),
+            fare_rules_sha256=_sha256(original.fare_rules),
+            redactions=seen.counts(),
         )
         try:
             advice = advisor.advise(case, deadline)
         except AdviceError as failed:
+            base = replace(base, llm_attempts=failed.attempts)
             return _llm_failed(base, rules, failed.message, failed.usage)
         except Exception as exc:
             # Whatever else the LLM client raises, the contract holds: the case goes to an
             # operator and the task completes. The traceback is logged for the developers.
             _log.exception("unexpected error from the LLM client", booking_id=case.booking_id)
             return _llm_failed(base, rules, f"unexpected LLM client error ({type(exc).__name__})")
+        base = replace(
+            base,
+            provider=advice.provider or base.provider,
+            model=advice.model or base.model,
+            error=_clip(advice.failed) if advice.failed else None,
+            llm_attempts=advice.attempts,
+        )
         answer = advice.answer
         checked = check_answer(answer, case, rules, injection)
         said = f'The LLM answered {answer.decision[:20]}: "{_one_line(answer.reasoning)}"'

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -153,3 +154,7 @@ class Verdict:
     guardrail: str | None = None
     usage: Usage = Usage()
     fare_rules_sha256: str | None = None
+    # Personal data replaced before the LLM saw the text, by kind (counts, never values).
+    redactions: Mapping[str, int] = field(default_factory=dict)
+    # With a fallback model: each model asked and how it went ("gpt-4o-mini:server", ...).
+    llm_attempts: tuple[str, ...] = ()

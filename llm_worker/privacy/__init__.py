@@ -1,0 +1,1 @@
+"""Privacy: personal data kept out of what the worker sends to an LLM."""
