@@ -77,8 +77,8 @@ def test_continental_amounts_and_change_provisions_beside() -> None:
         ((None, Charge(Money(Decimal("1250.5"), "EUR", grouped=True))),),
         change=Charge(Money(Decimal(30), "EUR")),
     )
-    assert "Stornogebühr EUR 1.250,50." in rules.text()
-    assert rules.change_quote() == "Umbuchungsgebühr EUR 30,00."
+    assert "Stornogebühr: EUR 1.250,50." in rules.text()
+    assert rules.change_quote() == "Umbuchungsgebühr: EUR 30,00."
 
 
 @settings(max_examples=60, database=None)

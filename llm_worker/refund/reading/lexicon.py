@@ -77,7 +77,9 @@ UNIT_HOURS = {"HOUR": 1.0, "HR": 1.0, "H": 1.0, "DAY": 24.0, "WEEK": 168.0}
 UNIT = r"(?P<unit>HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 BEFORE = r"(?:BEFORE|PRIOR TO|PRIOR)"
 WINDOW_PATTERNS: tuple[tuple[Quick, str], ...] = (
-    (Quick(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) {UNIT}"), "between"),
+    (Quick(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) ?{UNIT}"), "between"),
+    # "59-15 DAYS BEFORE DEPARTURE", "FROM 59 TO 15 DAYS BEFORE": a band between two bounds.
+    (Quick(rf"(?:FROM )?(?P<n>\d+) ?(?:-|TO) ?(?P<m>\d+) ?{UNIT} {BEFORE}"), "between"),
     (
         Quick(
             rf"(?:MORE THAN|OVER|GREATER THAN|EARLIER THAN|BEYOND|AT LEAST|MINIMUM OF|MINIMUM|"
@@ -162,11 +164,27 @@ PER_UNIT = Quick(
     r"COMPONENT)S?\b|EACH WAY"
 )
 PER_BOOKING = Quick(r"\bPER (?:BOOKING|RESERVATION|TRANSACTION|PNR|ORDER)\b")
+PER_PASSENGER = Quick(
+    r"\b(?:PER|EACH|A|FOR EACH) (?:TICKET|PASSENGER|PERSON|PAX|ADULT|TRAVELL?ER)S?\b"
+)
+# What a percentage is of: the fare or the ticket (the ticket price), or the base fare.
+SHARE_OF = re.compile(
+    r"\s?(?:OF|ON) (?:THE )?(?:TOTAL |APPLICABLE |ORIGINAL |PAID |FULL |ADULT )?"
+    r"(?:(?P<base>BASE FARE|BASIC FARE|NET FARE|FARE COMPONENT AMOUNT)|"
+    r"FARE(?: PAID| AMOUNT)?|TICKET(?: PRICE| VALUE| AMOUNT| FARE)?|AMOUNT PAID|TOTAL(?: PRICE)?|"
+    r"PRICE)\b"
+)
+# "50% OF THE FARE IS REFUNDED", "REFUND OF 50%": the share given back, not the fee.
+REFUNDED_SHARE = re.compile(
+    r"^(?:\s?OF (?:THE )?(?:TOTAL )?(?:FARE|TICKET(?: PRICE)?|AMOUNT PAID))?\s?"
+    r"(?:IS |ARE |WILL BE |SHALL BE |TO BE |CAN BE |MAY BE )?"
+    r"(?:REFUNDED|REFUNDABLE|RETURNED|REIMBURSED)\b"
+)
+REFUNDED_SHARE_BEFORE = re.compile(r"(?:REFUND(?:ED)?|REIMBURSED|RETURNED) (?:OF |AT )?$")
 FEE_WORDS = Quick(
     r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|FORFEIT|"
     r"ALLOWED FOR|LESS\b|MINUS"
 )
-REFUND_PERCENT = Quick(r"REFUND(?:ED|ABLE)?|WILL BE RETURNED|REIMBURSED")
 REFUND_TOPIC = Quick(r"CANCEL|REFUND|NO[- ]?SHOW")
 CHANGE_TOPIC = Quick(
     r"\bCHANGE[SD]?\b|REISSU|RE-ISSU|REBOOK|REROUT|REVALIDAT|UPGRADE|DATE CHANGE|NAME CHANGE"
@@ -190,8 +208,17 @@ FOREIGN = re.compile(
     r"REMBOURS|ANNUL|\bFRAIS\b|ERSTATT|STORNO|GEBÜHR|GEBUEHR|\bNICHT\b|REEMBOLS|CANCELACI|"
     r"\bTARIFA\b|RIMBORS|\bPENALE\b|\bBILLET\b|\bKOSTEN\b|GRATUIT|\bSANS\b|\bAVANT\b|"
     r"\bAPRÈS\b|\bABFLUG|\bVOR\b|\bNACH\b|\bANTES\b|\bDESPUÉS\b|\bSALIDA\b|\bPARTENZA\b|"
-    r"\bBILJETT|\bAVGIFT|\bTARIF\b|\bPRIMA\b|\bDOPO\b|[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff"
+    r"\bBILJETT|\bAVGIFT|\bTARIF\b|\bPRIMA\b|\bDOPO\b|CANCELAMENTO|CANCELLAZION|\bBILHETE|"
+    r"\bBIGLIETT|\bBILLETE|\bPARTIDA\b|\bJOURS\b|\bTAGE\b|\bGIORNI\b|\bD[ÍI]AS\b|"
+    r"[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff"
     r"\u4e00-\u9fff]"
+)
+# Function words of the languages fare rules most often come in besides English: two in one
+# statement mean it is not written in English, whatever else it holds.
+FOREIGN_WORDS = re.compile(
+    r"\b(?:DE|DA|DO|DAS|DOS|LA|LE|LES|DES|DU|AU|AUX|DER|DIE|DEN|DEM|DES|VON|UND|ODER|DEL|"
+    r"DELLA|DELLE|DEI|ET|OU|PAR|POR|PARA|CON|SIN|SANS|AVEC|BIS|ZU|ZUR|ZUM|EL|LOS|LAS|IL|GLI|UNE|"
+    r"UNA|EIN|EINE|EINER|Y|E|O|ENTRE|TRA|ATÉ|JUSQU|HASTA|FINO|PRO|NÃO|NON|NICHT|KEINE)\b"
 )
 HEADING_MAX = 48
 
@@ -201,6 +228,12 @@ _DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")
 
 def window_in(clause: str) -> Window | None:
     """The timing window a clause names ("MORE THAN 7 DAYS BEFORE DEPARTURE"), if any."""
+    found = window_match(clause)
+    return found[0] if found else None
+
+
+def window_match(clause: str) -> tuple[Window, re.Match[str]] | None:
+    """The timing window a clause names, and the words that name it."""
     for pattern, shape in WINDOW_PATTERNS:
         m = pattern.search(clause)
         if not m:
@@ -210,10 +243,10 @@ def window_in(clause: str) -> Window | None:
         n = float(m.group("n")) * hours
         if shape == "between":
             other = float(m.group("m")) * hours
-            return Window(min(n, other), max(n, other))
+            return Window(min(n, other), max(n, other)), m
         if shape == "min":
-            return Window(min_hours=n)
-        return Window(max_hours=n)
+            return Window(min_hours=n), m
+        return Window(max_hours=n), m
     return None
 
 

@@ -79,6 +79,9 @@ _TIMING_WORDS = re.compile(
     r"HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 )
 _LIST_MARK = re.compile(r"(?:^|\s)(?:\d{1,2}|[A-Z])[.]$")
+# A line that opens with words no statement opens with: the line above, short as it is, goes on
+# ("CHARGE THE HIGHER OF USD 100 OR 20" / "PERCENT OF THE FARE").
+_GOES_ON = re.compile(r"(?:PERCENT|PER CENT|PCT|%|OF|OR|AND|PER|WHICHEVER|THAN|TO|IS|ARE|WILL)\b")
 
 
 def split_provisions(lines: list[str]) -> list[Sentence]:
@@ -95,6 +98,7 @@ def split_provisions(lines: list[str]) -> list[Sentence]:
 
     note_base: Context | None = None  # the context a NOTE opened in, before timings inside it
     note_indent = 0
+    held = False  # the buffer holds a short line: a sentence, unless the next line goes on
     for raw in lines:
         line = " ".join(raw.split())
         if not line:
@@ -128,13 +132,18 @@ def split_provisions(lines: list[str]) -> list[Sentence]:
             if heading is not None:
                 context = replace(heading, note=True)
                 continue
+        if held and not _GOES_ON.match(line):
+            flush()
+        held = False
         if buffer and _STARTS.match(line) and not _CONTINUES.search(buffer[-1]):
             flush()
         if not buffer:
             buffered = context
         buffer.append(line)
-        if _ENDS.search(line) or (len(line) < _WRAPPED_WIDTH and not _CONTINUES.search(line)):
+        if _ENDS.search(line):
             flush()
+        elif len(line) < _WRAPPED_WIDTH and not _CONTINUES.search(line):
+            held = True
     flush()
     return out
 
