@@ -526,3 +526,14 @@ def test_a_sentence_the_reader_does_not_understand_is_unread() -> None:
 def test_the_reason_a_waiver_names_is_read_for_the_request() -> None:
     text = "CANCELLATIONS\n  ANY TIME\n    NON-REFUNDABLE. WAIVED IN CASE OF DEATH OF PASSENGER.\n"
     assert decide(text, refund_reason=RefundReason.BEREAVEMENT).decision is Decision.MANUAL
+
+
+def test_a_surcharge_kept_is_read_even_below_the_change_rules() -> None:
+    rules = (
+        "CANCELLATIONS\n  CHARGE USD 100.00 FOR CANCEL/REFUND.\n"
+        "CHANGES\n  CHARGE USD 50.00 FOR REISSUE.\n"
+        "  THE SECURITY SURCHARGE COLLECTED ON THE TICKET IS NOT REFUNDABLE.\n"
+    )
+    kept = that(rules, Kind.RETAINED)
+    assert kept.context.topic is Topic.REFUND
+    assert decide(rules).decision is Decision.MANUAL

@@ -244,6 +244,17 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
         return Statement(kind, scope, clause, window, context=context, **fields)  # type: ignore[arg-type]
 
     if context.topic is Topic.CHANGE:
+        if (
+            _TAXES.search(clause)
+            and _KEPT.search(clause)
+            and not lx.CHANGE_TOPIC.search(clause)
+            and not any(pattern.search(clause) for pattern, _ in _NEUTRAL)  # an earlier ticket
+        ):
+            # "THE SECURITY SURCHARGE ... IS NOT REFUNDABLE" printed below the change rules is
+            # about every refund of the ticket, wherever it stands.
+            return replace(
+                _taxes(clause, marks, made), context=replace(context, topic=Topic.REFUND)
+            )
         return made(Kind.NEUTRAL, about="a change provision (not a refund rule)")
     refund_words = bool(lx.REFUND_TOPIC.search(clause))
     if lx.CHANGE_TOPIC.search(clause) and not refund_words and not marks.nonref:
