@@ -204,14 +204,31 @@ INJECTION = Quick(
     r"FARERULECHECK|DECISION ?[:=] ?[\"']?ALLOWED|\"DECISION\"|OVERRIDE (?:THE |ALL )?"
     r"(?:POLICY|RULES|GUARDRAILS?)|PROMPT INJECTION|JAILBREAK|<\|?(?:IM_START|SYSTEM)"
 )
-FOREIGN = re.compile(
+
+
+class _Foreign:
+    """Words and scripts of other languages, found fast: two word lists a `Quick` each (one long
+    alternation defeats its literal test) and a character class for other scripts."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = tuple(Quick(w) for w in words)
+        self.script = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff\u4e00-\u9fff]")
+
+    def search(self, text: str) -> bool:
+        return any(w.search(text) for w in self.words) or bool(self.script.search(text))
+
+    def count(self, text: str) -> int:
+        found = sum(1 for w in self.words for _ in w.finditer(text))
+        return found + (1 if self.script.search(text) else 0)
+
+
+FOREIGN = _Foreign(
     r"REMBOURS|ANNUL|\bFRAIS\b|ERSTATT|STORNO|GEBÜHR|GEBUEHR|\bNICHT\b|REEMBOLS|CANCELACI|"
     r"\bTARIFA\b|RIMBORS|\bPENALE\b|\bBILLET\b|\bKOSTEN\b|GRATUIT|\bSANS\b|\bAVANT\b|"
-    r"\bAPRÈS\b|\bABFLUG|\bVOR\b|\bNACH\b|\bANTES\b|\bDESPUÉS\b|\bSALIDA\b|\bPARTENZA\b|"
-    r"\bBILJETT|\bAVGIFT|\bTARIF\b|\bPRIMA\b|\bDOPO\b|CANCELAMENTO|CANCELLAZION|\bBILHETE|"
-    r"\bBIGLIETT|\bBILLETE|\bPARTIDA\b|\bJOURS\b|\bTAGE\b|\bGIORNI\b|\bD[ÍI]AS\b|"
-    r"[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff"
-    r"\u4e00-\u9fff]"
+    r"\bAPRÈS\b|\bABFLUG",
+    r"\bVOR\b|\bNACH\b|\bANTES\b|\bDESPUÉS\b|\bSALIDA\b|\bPARTENZA\b|\bBILJETT|\bAVGIFT|"
+    r"\bTARIF\b|\bPRIMA\b|\bDOPO\b|CANCELAMENTO|CANCELLAZION|\bBILHETE|\bBIGLIETT|\bBILLETE|"
+    r"\bPARTIDA\b|\bJOURS\b|\bTAGE\b|\bGIORNI\b|\bDÍAS\b|\bDIAS\b",
 )
 # Function words of the languages fare rules most often come in besides English: two in one
 # statement mean it is not written in English, whatever else it holds.
