@@ -141,15 +141,20 @@ class Rules:
     inline_bands: bool = True  # "60 DAYS OR MORE BEFORE DEPARTURE CHARGE ..." on one line
     width: int | None = None  # rewrap long lines at this width, as GDS displays do
     extra: str = ""  # a further qualifier written into the fee's sentence (metamorphic tests)
+    wording: int = 0  # which of a language's wordings each part takes (see `words_of`)
+
+    @property
+    def words(self) -> dict[str, str]:
+        return words_of(self.language, self.wording)
 
     def text(self) -> str:
         """The fare rules as a display prints them."""
-        words = WORDS[self.language]
+        words = self.words
         lines: list[str] = []
         if self.heading:
             lines.append(self.heading if self.language == "en" else words["category"])
         change = (
-            [words["changes"], "  " + _sentence(words["change_fee"], self.change, self)]
+            [words["changes"], "  " + _sentence("change_fee", self.change, self)]
             if self.change is not None
             else []
         )
@@ -168,7 +173,7 @@ class Rules:
             else:
                 lines.extend([f"  {_band(band, words)}", f"    {said}"])
         if self.no_show is not None:
-            lines.append("  " + _sentence(words["no_show_fee"], self.no_show, self))
+            lines.append("  " + _sentence("no_show_fee", self.no_show, self))
         if not self.change_first:
             lines.extend(change)
         text = "\n".join(lines)
@@ -181,26 +186,25 @@ class Rules:
         return text + "\n"
 
     def _outcome(self, outcome: Outcome) -> str:
-        words = WORDS[self.language]
         if outcome == "free":
-            return words["free"]
+            return self.words["free"]
         if outcome == "non-refundable":
-            return words["nonref"]
-        return _sentence(words["refund_fee"], outcome, self)
+            return self.words["nonref"]
+        return _sentence("refund_fee", outcome, self)
 
     def quote(self, request: Request) -> str:
         """The cancellation sentence that applies to the request (what an LLM should quote)."""
         band, outcome = self.applying(request)
         said = self._outcome(outcome)
-        return f"{_band(band, WORDS[self.language])} {said}" if band else said
+        return f"{_band(band, self.words)} {said}" if band else said
 
     def change_quote(self) -> str:
         assert self.change is not None
-        return _sentence(WORDS[self.language]["change_fee"], self.change, self)
+        return _sentence("change_fee", self.change, self)
 
     def no_show_quote(self) -> str:
         assert self.no_show is not None
-        return _sentence(WORDS[self.language]["no_show_fee"], self.no_show, self)
+        return _sentence("no_show_fee", self.no_show, self)
 
     def applying(self, request: Request) -> tuple[Band | None, Outcome]:
         for band, outcome in self.bands:
@@ -474,13 +478,14 @@ UNREAD_QUALIFIERS: dict[Language, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def _charge_words(charge: Charge, language: Language) -> str:
-    words = WORDS[language]
+def _charge_words(charge: Charge, rules: Rules) -> str:
+    words = rules.words
     parts: list[str] = []
     if charge.amount is not None:
-        parts.append(charge.amount.written(language))
+        parts.append(charge.amount.written(rules.language))
     if charge.percent is not None:
-        n = f"{charge.percent:g}" if language == "en" else f"{charge.percent:g}".replace(".", ",")
+        n = f"{charge.percent:g}"
+        n = n if rules.language == "en" else n.replace(".", ",")
         parts.append(words["percent"].format(n=n, of=words[charge.of]))
     said = (
         parts[0]
@@ -490,19 +495,75 @@ def _charge_words(charge: Charge, language: Language) -> str:
     return words["up_to"].format(fee=said) if charge.up_to else said
 
 
-def _sentence(template: str, charge: Charge | None, rules: Rules) -> str:
+def _sentence(key: str, charge: Charge | None, rules: Rules) -> str:
     assert charge is not None
-    words = WORDS[rules.language]
+    words = rules.words
     per = words["per"].format(unit=words[f"{charge.per}_unit"]) if charge.per else ""
-    said = template.format(fee=_charge_words(charge, rules.language), per=per)
-    if rules.extra and template is words["refund_fee"]:
+    said = words[key].format(fee=_charge_words(charge, rules), per=per)
+    if rules.extra and key == "refund_fee":
         said = f"{said[:-1]} {rules.extra}."
     return said
 
 
 def _band(band: Band, words: dict[str, str]) -> str:
     form = ("band0", "band1", "band2")[band.form] + ("h" if band.unit == "HOURS" else "")
-    return words[form].format(low=band.low, high=band.high)
+    low, high = band.low or 0, band.high or 0
+    return words[form].format(low=low, high=high, low1=low - 1, high1=high + 1)
+
+
+def words_of(language: Language, wording: int = 0) -> dict[str, str]:
+    """One wording of each part in `language`: where a part has several (ENGLISH_WORDINGS), the
+    `wording` number picks one for each part (its digits in mixed bases), so that every
+    combination of wordings can be drawn."""
+    words = dict(WORDS[language])
+    if language == "en":
+        for key, choices in ENGLISH_WORDINGS.items():
+            words[key] = choices[wording % len(choices)]
+            wording //= len(choices)
+    return words
+
+
+# Other wordings of the same English parts, as carriers and GDSs print them (WORDS["en"] holds
+# the first of each). {low1} is one unit less than {low}, {high1} one more than {high}.
+ENGLISH_WORDINGS: dict[str, tuple[str, ...]] = {
+    "cancellations": ("CANCELLATIONS", "CANCELLATIONS/REFUNDS", "REFUNDS"),
+    "changes": ("CHANGES", "VOLUNTARY CHANGES", "REISSUE"),
+    "permitted": ("REFUND PERMITTED.", "CANCELLATIONS PERMITTED.", "REFUNDS ARE PERMITTED."),
+    "refund_fee": ("CHARGE {fee}{per} FOR CANCEL/REFUND.", "CANCELLATION FEE: {fee}{per}.",
+                   "REFUNDS ARE SUBJECT TO A FEE OF {fee}{per}.",
+                   "A cancellation fee of {fee}{per} applies.",
+                   "CHARGE {fee}{per} FOR CANCELLATION."),
+    "change_fee": ("CHARGE {fee}{per} FOR REISSUE/REVALIDATION.", "CHANGE FEE: {fee}{per}.",
+                   "CHARGE {fee}{per} FOR CHANGES.",
+                   "Date changes are subject to a fee of {fee}{per}."),
+    "no_show_fee": ("IN CASE OF NO-SHOW CHARGE {fee}{per}.", "NO-SHOW FEE: {fee}{per}.",
+                    "CHARGE {fee}{per} FOR NO-SHOW."),
+    "free": ("CANCEL/REFUND FREE OF CHARGE.", "FULLY REFUNDABLE.", "NO CANCELLATION FEE.",
+             "Refunds are permitted without charge."),
+    "nonref": ("TICKET IS NON-REFUNDABLE.", "NON-REFUNDABLE.",
+               "CANCELLATION/REFUND NOT PERMITTED."),
+    "higher": ("THE HIGHER OF {a} OR {b}", "{a} OR {b} WHICHEVER IS HIGHER",
+               "{a} OR {b}, WHICHEVER IS GREATER"),
+    "lower": ("THE LOWER OF {a} OR {b}", "{a} OR {b} WHICHEVER IS LOWER",
+              "THE LESSER OF {a} OR {b}"),
+    "percent": ("{n} PERCENT OF THE {of}", "{n}% OF THE {of}", "{n} PCT OF THE {of}"),
+    "fare": ("FARE", "TOTAL FARE", "FARE PAID"),
+    "ticket": ("TICKET", "TICKET PRICE", "TICKET VALUE"),
+    "base fare": ("BASE FARE", "BASIC FARE"),
+    "passenger_unit": ("PASSENGER", "PERSON"),
+    "sector_unit": ("SECTOR", "SEGMENT"),
+    "band0": ("{low} DAYS OR MORE BEFORE DEPARTURE", "MORE THAN {low1} DAYS BEFORE DEPARTURE",
+              "AT LEAST {low} DAYS BEFORE DEPARTURE"),
+    "band1": ("{high}-{low} DAYS BEFORE DEPARTURE",
+              "BETWEEN {low} AND {high} DAYS BEFORE DEPARTURE",
+              "FROM {high} TO {low} DAYS BEFORE DEPARTURE"),
+    "band2": ("{high} DAYS OR LESS BEFORE DEPARTURE", "LESS THAN {high1} DAYS BEFORE DEPARTURE",
+              "WITHIN {high1} DAYS OF DEPARTURE"),
+    "band0h": ("{low} HOURS OR MORE BEFORE DEPARTURE", "MORE THAN {low1} HOURS BEFORE DEPARTURE"),
+    "band1h": ("BETWEEN {low} AND {high} HOURS BEFORE DEPARTURE",
+               "{high}-{low} HOURS BEFORE DEPARTURE"),
+    "band2h": ("{high} HOURS OR LESS BEFORE DEPARTURE", "LESS THAN {high1} HOURS BEFORE DEPARTURE"),
+}  # fmt: skip
 
 
 # --- strategies ---------------------------------------------------------------------------
@@ -603,6 +664,7 @@ def rules(
         change_first=change_first,
         no_show=draw(st.one_of(st.none(), beside)),
         inline_bands=draw(st.booleans()),
+        wording=draw(st.integers(0, 2**40)),
     )
 
 
