@@ -332,3 +332,12 @@ def test_wrapped_statements_are_joined_after_a_colon_or_a_band() -> None:
     ]
     assert decide(rules, departure_date=REQUEST + timedelta(days=5)).decision is Decision.ALLOWED
     assert decide(rules, departure_date=REQUEST + timedelta(days=2)).penalty == Decimal(40)
+
+
+def test_a_heading_for_all_journeys_names_no_one_fare() -> None:
+    rules = (
+        "CANCELLATIONS\n  CHARGE USD 50.00 FOR CANCEL.\n\n"
+        "FOR ALL JOURNEYS BEFORE OR AFTER FIRST FLIGHT\n"
+        "  NO-SHOW FEE USD 80.\n"
+    )
+    assert read(rules).qualifiers == ()

@@ -67,7 +67,11 @@ _STARTS = re.compile(
 )
 _ENDS = re.compile(r"[.;:!]$")
 _SPLIT = re.compile(r"(?<=[.;!])\s+")
-_NOT_QUALIFIER = Quick(r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b")
+# Words no fare, class or direction heading holds: "FOR ALL JOURNEYS ..." names no one fare.
+_NOT_QUALIFIER = Quick(
+    r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b|"
+    r"^FOR (?:ALL|ANY|EACH|EVERY)\b"
+)
 _SLASH_WRAP = Quick(r"/ (?=[A-Z])")
 _DASHES = Quick(r"-{2,}.*$")
 _MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
