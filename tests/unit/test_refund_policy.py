@@ -505,3 +505,23 @@ def test_bands_hold_between_both_bounds(days: int, penalty: str) -> None:
     )
     result = decide(case(fare_rules=rules, departure_date=REQUEST + timedelta(days=days)))
     assert (result.decision, result.penalty) == (Decision.WITH_PENALTY, Decimal(penalty))
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "CHARGE USD 100 FOR CANCEL/REISSUE.",
+        "CHANGES/CANCELLATIONS\n  CHARGE USD 100 FOR CANCEL/REISSUE.\n",
+        "CHARGE USD 500 FOR REISSUE << CHARGE USD 200 FOR CANCEL/REFUND",
+    ],
+)
+def test_a_fee_that_may_be_for_a_change_or_another_fee_is_unsure(rules: str) -> None:
+    result = decide(case(fare_rules=rules))
+    assert (result.decision, result.sure) == (Decision.MANUAL, False)
+
+
+def test_two_fees_without_a_word_on_which_is_charged_are_unsure() -> None:
+    rules = "IN CASE OF NO-SHOW CHARGE NO-SHOW FEE OF USD 100 AND CANCELLATION FEE OF USD 200."
+    after = REQUEST - timedelta(days=1)
+    result = decide(case(fare_rules=rules, no_show=True, departure_date=after))
+    assert (result.decision, result.sure) == (Decision.MANUAL, False)

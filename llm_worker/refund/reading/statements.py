@@ -321,8 +321,15 @@ def _accounted(statement: Statement, marks: _Marks) -> Statement:
             statement, kind=Kind.UNREAD, alternative=None, pick=None,
             about=f"a {statement.kind.value} statement in a language the reader does not read",
         )  # fmt: skip
-    if statement.kind is Kind.FEE and statement.uncomputable:
+    if statement.uncomputable or statement.conditional:
         return statement  # a doubt already: MANUAL whatever the rest says
+    if lx.CHANGE_TOPIC.search(marks.clause) and statement.per is not Per.UNIT:
+        # "CHARGE USD 100 FOR CANCEL/REISSUE": a cancellation to reissue is a change; a fee
+        # for changes and cancellations alike is one a careful reader asks about.
+        return replace(
+            statement, kind=Kind.UNREAD, alternative=None, pick=None,
+            about=f"a {statement.kind.value} statement that speaks of changes or reissue too",
+        )  # fmt: skip
     left = marks.leftover()
     if not left:
         return statement
@@ -402,7 +409,13 @@ def _fee_statement(
     second = _with(fees[1], scope, window, context, uncomputable)
     if len(fees) > 2:
         return replace(first, kind=Kind.UNREAD, about="a statement with more than two fees")
-    if pick is None and uncomputable is None and None in (first.amount, second.amount):
+    if (
+        pick is None
+        and uncomputable is None
+        and (first.currency == second.currency or None in (first.amount, second.amount))
+    ):
+        # "USD 100 OR 20 PERCENT", "NO-SHOW FEE USD 100 AND CANCELLATION FEE USD 200": two
+        # fees, and no word on which is charged (two currencies are one fee quoted twice).
         return replace(
             first, kind=Kind.UNREAD, about="two fees, and no word on which of them is charged"
         )
