@@ -55,7 +55,7 @@ def read_fare_rules(text: str | None) -> Reading:
     return Reading(
         statements=statements,
         injection=injection.group(0).strip() if injection else None,
-        foreign=(not decisive or _unread_foreign(statements)) and lexicon.FOREIGN.search(upper),
+        foreign=lexicon.FOREIGN.search(upper) and (not decisive or _unread_foreign(statements)),
         qualifiers=tuple(q for q in qualifiers if q) if len(qualifiers) > 1 else (),
         penalties_category=category,
     )
