@@ -123,7 +123,8 @@ class Request:
     price: Decimal
     currency: str
     passengers: int
-    hours_before: float
+    hours_before: float  # negative: asked after the departure date
+    no_show: bool = False  # the passenger did not show up (asked the day after departure)
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ class Scenario:
         return self.rules.text()
 
     def quote(self) -> str:
+        if self.request.no_show:
+            return self.rules.no_show_quote()
         return self.rules.quote(self.request)
 
     def variables(self) -> dict[str, Any]:
@@ -247,6 +250,7 @@ class Scenario:
             "requestDate": REQUEST.isoformat(),
             "refundReason": "VOLUNTARY",
             "passengerCount": self.request.passengers,
+            "noShow": self.request.no_show,
         }
 
     def case(self) -> RefundCase:
@@ -259,6 +263,7 @@ class Scenario:
             departure_date=REQUEST + timedelta(hours=self.request.hours_before),
             request_date=REQUEST,
             passenger_count=self.request.passengers,
+            no_show=self.request.no_show,
         )
 
     def with_rules(self, **changes: Any) -> Scenario:
@@ -266,10 +271,18 @@ class Scenario:
 
 
 def expected(rules: Rules, request: Request) -> tuple[Decision, Decimal | None]:
-    """CONTRACT.md section 2 on the parts: steps 5 to 8 for a voluntary request."""
-    if rules.extra:
-        return Decision.MANUAL, None  # a qualifier nobody accounted for
-    _band, outcome = rules.applying(request)
+    """CONTRACT.md section 2 on the parts: step 4 for a no-show, steps 5 to 8 before departure."""
+    if request.no_show:
+        untimed = [outcome for band, outcome in rules.bands if band is None]
+        if rules.no_show is None or any(o != "free" for o in untimed):
+            # No no-show fee stated; or one that may add to a cancellation charge, or stand
+            # against a non-refundable fare, with no word on which total applies.
+            return Decision.MANUAL, None
+        outcome: Outcome = rules.no_show
+    else:
+        if rules.extra:
+            return Decision.MANUAL, None  # a qualifier nobody accounted for
+        _band, outcome = rules.applying(request)
     if outcome == "free":
         return Decision.ALLOWED, None
     if outcome == "non-refundable":
@@ -678,7 +691,8 @@ def requests(draw: st.DrawFn, on: Rules) -> Request:
     price = Decimal(draw(st.integers(300, 4000))) + Decimal(draw(st.sampled_from([0, 50]))) / 100
     # Several passengers only where every amount says what it is per (ticket or passenger).
     unsaid = any(
-        isinstance(o, Charge) and o.amount is not None and o.per is None for _b, o in on.bands
+        isinstance(o, Charge) and o.amount is not None and o.per is None
+        for o in (*(outcome for _b, outcome in on.bands), on.no_show)
     )
     passengers = 1 if unsaid else draw(st.sampled_from([1, 1, 1, 2, 3]))
     return Request(price, CURRENCY, passengers, float(hours))
@@ -689,3 +703,14 @@ def scenarios(draw: st.DrawFn, **rule_options: Any) -> Scenario:
     """Rules (see `rules`) and a request on them; `Scenario.expected` is the contract's answer."""
     built = draw(rules(**rule_options))
     return Scenario(built, draw(requests(built)))
+
+
+@st.composite
+def no_show_scenarios(draw: st.DrawFn, **rule_options: Any) -> Scenario:
+    """Rules (mostly with a no-show fee) and a no-show asking the day after departure."""
+    built = draw(rules(**rule_options))
+    if built.no_show is None and draw(st.integers(0, 4)):
+        fee = draw(charges(kinds=("amount",), pers=(None,), up_to=False))
+        built = replace(built, no_show=fee)
+    asked = draw(requests(built))  # after the no-show fee is added: passengers depend on it
+    return Scenario(built, replace(asked, hours_before=-24.0, no_show=True))

@@ -21,6 +21,7 @@ from tests.fare_statements import (
     Charge,
     Scenario,
     charges,
+    no_show_scenarios,
     scenarios,
 )
 
@@ -43,6 +44,12 @@ def _rules(s: Scenario) -> RuleResult:
 @_SETTINGS
 @given(scenarios(languages=READS))
 def test_the_decision_is_the_one_the_parts_give(s: Scenario) -> None:
+    assert _decided(s) == s.expected, s.text()
+
+
+@_SETTINGS
+@given(no_show_scenarios(languages=READS))
+def test_a_no_show_takes_the_no_show_fee_only_where_nothing_else_may_apply(s: Scenario) -> None:
     assert _decided(s) == s.expected, s.text()
 
 

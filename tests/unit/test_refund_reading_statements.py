@@ -537,3 +537,15 @@ def test_a_surcharge_kept_is_read_even_below_the_change_rules() -> None:
     kept = that(rules, Kind.RETAINED)
     assert kept.context.topic is Topic.REFUND
     assert decide(rules).decision is Decision.MANUAL
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["IN CASE OF NO-SHOW CHARGE USD 80.", "NO-SHOW FEE: USD 80.", "CHARGE USD 80 FOR NO-SHOW."],
+)
+def test_a_no_show_fee_below_a_before_departure_band_is_not_in_that_band(line: str) -> None:
+    rules = (
+        "CANCELLATIONS\n  7 DAYS OR LESS BEFORE DEPARTURE\n    CANCEL/REFUND FREE OF CHARGE.\n"
+        f"  {line}\n"
+    )
+    assert no_show(rules).penalty == Decimal(80)

@@ -173,8 +173,10 @@ def _local_context(head: str, context: Context) -> Context:
         if lx.CHANGE_TOPIC.search(head) and not lx.REFUND_TOPIC.search(head)
         else Topic.REFUND
     )
-    scope = _scope(head) or context.scope
-    window = lx.window_in(head) or context.window
+    own = _scope(head)
+    scope = own or context.scope
+    after = own in (Scope.NO_SHOW, Scope.AFTER_DEPARTURE)  # as in `_classify`
+    window = lx.window_in(head) or (None if after else context.window)
     return replace(context, topic=topic, scope=scope, window=window, headed=True)
 
 
@@ -235,8 +237,11 @@ class _Marks:
 
 def _classify(clause: str, context: Context, previous: Statement | None) -> Statement:
     marks = _Marks(clause)
-    scope = _scope(clause) or context.scope
-    window = lx.window_in(clause) or context.window
+    own = _scope(clause)
+    scope = own or context.scope
+    # A no-show or after-departure statement is not in a before-departure band it stands below.
+    after = own in (Scope.NO_SHOW, Scope.AFTER_DEPARTURE)
+    window = lx.window_in(clause) or (None if after else context.window)
     if window is None and lx.OTHERWISE.match(clause) and previous is not None:
         window = _complement(previous.window)
 
