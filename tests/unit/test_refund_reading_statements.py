@@ -549,3 +549,12 @@ def test_a_no_show_fee_below_a_before_departure_band_is_not_in_that_band(line: s
         f"  {line}\n"
     )
     assert no_show(rules).penalty == Decimal(80)
+
+
+def test_what_is_kept_of_non_refundable_tickets_only_does_not_touch_a_fee() -> None:
+    rules = (
+        "CANCELLATIONS\n  ANY TIME CHARGE USD 90.00 FOR CANCEL/REFUND.\n"
+        "  FOR NON REFUNDABLE TICKETS THE YR SURCHARGE WILL NOT BE REFUNDED.\n"
+    )
+    assert decide(rules).penalty == Decimal(90)
+    assert decide(rules.replace("FOR NON REFUNDABLE TICKETS ", "")).decision is Decision.MANUAL

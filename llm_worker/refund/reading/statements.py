@@ -92,6 +92,10 @@ _TAXES = Quick(
     r"THIRD PARTIES|PASSENGER FACILITY|\bPFC\b|\bLEVIES\b|\bGST\b|\bVAT\b|SERVICE FEE|"
     r"PAYMENT (?:CHARGE|FEE)|ISSUANCE FEE|TICKETING FEE|BOOKING FEE"
 )
+_FOR_NON_REFUNDABLE = Quick(
+    r"\b(?:FOR|ON|OF|IN CASE OF|IF THE (?:FARE|TICKET) IS|WHEN THE (?:FARE|TICKET) IS) "
+    r"NON-? ?REFUNDABLE(?: (?:TICKETS?|FARES?))?\b"
+)
 _ONLY_TAXES = Quick(r"\bONLY\b|\bEXCEPT\b|\bOTHER THAN\b|\bSAVE\b")
 _ONLY_TAXES_BACK = Quick(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND")
 _KEPT = Quick(
@@ -279,6 +283,10 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     if reasons and (_WAIVER_WORDS.search(clause) or not marks.decisive()):
         return made(Kind.WAIVER, reason=reasons[0], about=", ".join(r.value for r in reasons))
     if _TAXES.search(clause):
+        if _FOR_NON_REFUNDABLE.search(clause):
+            # "FOR NON REFUNDABLE TICKETS THE YR SURCHARGE WILL NOT BE REFUNDED": it speaks of a
+            # non-refundable ticket only, which no refund decided here is (those are MANUAL).
+            return made(Kind.NEUTRAL, about="what is kept of non-refundable tickets only")
         return _taxes(clause, marks, made)
     if _PER_UNIT_BASIS.search(clause) and not marks.amounts:
         return made(Kind.FEE_BASIS, uncomputable="the fee is charged per coupon, sector, "
