@@ -231,11 +231,12 @@ FOREIGN = _Foreign(
     r"\bPARTIDA\b|\bJOURS\b|\bTAGE\b|\bGIORNI\b|\bDÍAS\b|\bDIAS\b",
 )
 # Function words of the languages fare rules most often come in besides English: two in one
-# statement mean it is not written in English, whatever else it holds.
+# statement mean it is not written in English, whatever else it holds. (Not those that are also
+# codes or English: DO, NON, E, O, Y, LA, ET, PAR, SIN, PRO, IL, AU.)
 FOREIGN_WORDS = re.compile(
-    r"\b(?:DE|DA|DO|DAS|DOS|LA|LE|LES|DES|DU|AU|AUX|DER|DIE|DEN|DEM|DES|VON|UND|ODER|DEL|"
-    r"DELLA|DELLE|DEI|ET|OU|PAR|POR|PARA|CON|SIN|SANS|AVEC|BIS|ZU|ZUR|ZUM|EL|LOS|LAS|IL|GLI|UNE|"
-    r"UNA|EIN|EINE|EINER|Y|E|O|ENTRE|TRA|ATÉ|JUSQU|HASTA|FINO|PRO|NÃO|NON|NICHT|KEINE)\b"
+    r"\b(?:DE|DA|DAS|DOS|LE|LES|DES|DU|AUX|DER|DIE|DEN|DEM|VON|UND|ODER|DEL|DELLA|DELLE|DEI|OU|"
+    r"POR|PARA|CON|SANS|AVEC|BIS|ZU|ZUR|ZUM|EL|LOS|LAS|GLI|UNE|UNA|EIN|EINE|EINER|ENTRE|TRA|ATÉ|"
+    r"JUSQU|HASTA|FINO|NÃO|NICHT|KEINE)\b"
 )
 HEADING_MAX = 48
 
