@@ -208,6 +208,9 @@ def _before_departure(case: RefundCase, statements: tuple[Statement, ...]) -> Ru
     timed = [s for s in statements if s.window is not None]
     untimed = [s for s in statements if s.window is None]
     group = timed or [s for s in untimed if s.scope is Scope.BEFORE_DEPARTURE] or untimed
+    if any(s.kind is Kind.FEE for s in group):
+        # "REFUND PERMITTED" next to a stated charge is permitted for that charge.
+        group = [s for s in group if s.kind is not Kind.PERMITTED]
     kinds = {Kind.FREE if s.kind is Kind.PERMITTED else s.kind for s in group}
     if kinds == {Kind.FREE}:
         others = [s for s in statements if s.kind not in (Kind.FREE, Kind.PERMITTED)]

@@ -431,3 +431,97 @@ def test_no_request_date_outside_the_rule_is_not_allowed(
 ) -> None:
     decision, _, reasoning = _decide_with_now(purchase, departure)
     assert decision is Decision.MANUAL and "non-refundable" in reasoning
+
+
+# --- every part of a statement accounted for (issue 20) ----------------------------------------
+@pytest.mark.parametrize(
+    ("rules", "penalty"),
+    [
+        ("CHARGE THE HIGHER OF USD 100.00 OR 20 PERCENT OF THE FARE FOR CANCEL/REFUND", "100"),
+        ("CHARGE THE LOWER OF USD 100.00 OR 20 PERCENT OF THE FARE FOR CANCEL/REFUND", "60"),
+        ("CANCEL/REFUND: 20 PCT OF THE TICKET OR USD 100, WHICHEVER IS GREATER.", "100"),
+        ("CHARGE THE HIGHER OF USD 100.00 OR 20\nPERCENT OF THE FARE FOR CANCEL/REFUND.", "100"),
+    ],
+)
+def test_higher_or_lower_of_an_amount_and_a_share_of_the_fare(rules: str, penalty: str) -> None:
+    result = decide(case(fare_rules=rules, ticket_price=Decimal(300)))
+    assert (result.decision, result.penalty) == (Decision.WITH_PENALTY, Decimal(penalty))
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "CHARGE USD 100 PLUS 10 PERCENT FOR CANCEL/REFUND.",
+        "CHARGE USD 100 FOR CANCEL/REFUND EXCEPT FOR GROUP FARES.",
+        "CHARGE USD 100 FOR CANCEL/REFUND MINIMUM USD 40.",
+        "CHARGE USD 100 FOR CANCEL/REFUND ONLY FOR TICKETS ISSUED IN CANADA.",
+        "CHARGE USD 100 FOR CANCEL/REFUND WITHIN 24 HOURS.",
+        "CHARGE USD 100 PER FAMILY FOR CANCEL/REFUND.",
+        "CHARGE USD 100 OR 20 PERCENT OF THE FARE FOR CANCEL/REFUND.",
+        "CHARGE USD 100 WHICHEVER IS HIGHER FOR CANCEL/REFUND.",
+        "CHARGE 150 PERCENT OF THE FARE FOR CANCEL/REFUND.",
+    ],
+)
+def test_a_part_left_unaccounted_for_is_never_another_number(rules: str) -> None:
+    result = decide(case(fare_rules=rules, ticket_price=Decimal(300)))
+    assert result.decision is Decision.MANUAL
+    assert not result.sure or result.doubtful
+
+
+def test_explain_names_the_part_left_unaccounted_for() -> None:
+    variables = {
+        "bookingId": PlainVariable("B1"),
+        "fareRules": PlainVariable("CHARGE USD 100 FOR CANCEL/REFUND EXCEPT FOR GROUP FARES."),
+        "ticketPrice": PlainVariable(300.0),
+        "currency": PlainVariable("USD"),
+    }
+    decider = Decider(strategy=DecisionStrategy.RULES, threshold=THRESHOLD)
+    text = decider.explain(variables)
+    assert 'parts its reading does not account for: "EXCEPT"' in text
+    assert "unsure:" in text
+
+
+@pytest.mark.parametrize(
+    "heading", ["CATEGORY 16 PENALTIES", "Category 16: Penalties", "16. PENALTIES", "PE.PENALTIES"]
+)
+def test_a_category_heading_introduces_the_provisions_below(heading: str) -> None:
+    rules = f"{heading}\nCANCELLATIONS\n  CHARGE USD 50.00 FOR CANCEL/REFUND.\n"
+    result = decide(case(fare_rules=rules))
+    assert (result.decision, result.penalty) == (Decision.WITH_PENALTY, Decimal(50))
+
+
+def test_permitted_next_to_a_stated_charge_is_permitted_for_that_charge() -> None:
+    rules = "REFUND PERMITTED.\nCHARGE EUR 50.00 FOR CANCEL/REFUND.\n"
+    result = decide(case(fare_rules=rules, currency="EUR"))
+    assert (result.decision, result.penalty) == (Decision.WITH_PENALTY, Decimal(50))
+
+
+@pytest.mark.parametrize(("days", "penalty"), [(80, "50"), (30, "100"), (3, "200")])
+def test_bands_hold_between_both_bounds(days: int, penalty: str) -> None:
+    rules = (
+        "CANCELLATIONS\n  60 DAYS OR MORE BEFORE DEPARTURE CHARGE USD 50.\n"
+        "  59-15 DAYS BEFORE DEPARTURE CHARGE USD 100.\n"
+        "  14 DAYS OR LESS BEFORE DEPARTURE CHARGE USD 200.\n"
+    )
+    result = decide(case(fare_rules=rules, departure_date=REQUEST + timedelta(days=days)))
+    assert (result.decision, result.penalty) == (Decision.WITH_PENALTY, Decimal(penalty))
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "CHARGE USD 100 FOR CANCEL/REISSUE.",
+        "CHANGES/CANCELLATIONS\n  CHARGE USD 100 FOR CANCEL/REISSUE.\n",
+        "CHARGE USD 500 FOR REISSUE << CHARGE USD 200 FOR CANCEL/REFUND",
+    ],
+)
+def test_a_fee_that_may_be_for_a_change_or_another_fee_is_unsure(rules: str) -> None:
+    result = decide(case(fare_rules=rules))
+    assert (result.decision, result.sure) == (Decision.MANUAL, False)
+
+
+def test_two_fees_without_a_word_on_which_is_charged_are_unsure() -> None:
+    rules = "IN CASE OF NO-SHOW CHARGE NO-SHOW FEE OF USD 100 AND CANCELLATION FEE OF USD 200."
+    after = REQUEST - timedelta(days=1)
+    result = decide(case(fare_rules=rules, no_show=True, departure_date=after))
+    assert (result.decision, result.sure) == (Decision.MANUAL, False)

@@ -41,6 +41,9 @@ def test_number_notations(raw: str, value: str) -> None:
         ("IF CANCELLED 30 DAYS BEFORE DEPARTURE", Window(min_hours=720)),
         ("24 HOURS OR LESS BEFORE DEPARTURE", Window(max_hours=24)),
         ("BETWEEN 7 AND 2 DAYS BEFORE DEPARTURE", Window(48, 168)),
+        ("59-15 DAYS BEFORE DEPARTURE", Window(360, 1416)),
+        ("FROM 59 TO 15 DAYS PRIOR TO DEPARTURE", Window(360, 1416)),
+        ("60 DAYS OR MORE BEFORE DEPARTURE", Window(min_hours=1440)),
         ("AFTER DEPARTURE", None),
     ],
 )

@@ -316,3 +316,28 @@ def test_a_heading_change_flushes_a_sentence_that_looks_unfinished() -> None:
         (Topic.CHANGE, "CHARGE USD 80 FOR"),
         (Topic.REFUND, "NON-REFUNDABLE"),
     ]
+
+
+def test_wrapped_statements_are_joined_after_a_colon_or_a_band() -> None:
+    rules = (
+        "CANCELLATIONS\n"
+        "  BETWEEN 4 AND 7 DAYS BEFORE DEPARTURE FULLY\n  REFUNDABLE.\n"
+        "  FROM 3 TO 1 DAYS BEFORE DEPARTURE\n"
+        "    THE CHARGE FOR CANCEL/REFUND IS:\n    USD 40.00.\n"
+    )
+    texts = [s.text for s in read(rules).statements]
+    assert texts == [
+        "BETWEEN 4 AND 7 DAYS BEFORE DEPARTURE FULLY REFUNDABLE",
+        "THE CHARGE FOR CANCEL/REFUND IS: USD 40.00",
+    ]
+    assert decide(rules, departure_date=REQUEST + timedelta(days=5)).decision is Decision.ALLOWED
+    assert decide(rules, departure_date=REQUEST + timedelta(days=2)).penalty == Decimal(40)
+
+
+def test_a_heading_for_all_journeys_names_no_one_fare() -> None:
+    rules = (
+        "CANCELLATIONS\n  CHARGE USD 50.00 FOR CANCEL.\n\n"
+        "FOR ALL JOURNEYS BEFORE OR AFTER FIRST FLIGHT\n"
+        "  NO-SHOW FEE USD 80.\n"
+    )
+    assert read(rules).qualifiers == ()

@@ -526,3 +526,35 @@ def test_a_sentence_the_reader_does_not_understand_is_unread() -> None:
 def test_the_reason_a_waiver_names_is_read_for_the_request() -> None:
     text = "CANCELLATIONS\n  ANY TIME\n    NON-REFUNDABLE. WAIVED IN CASE OF DEATH OF PASSENGER.\n"
     assert decide(text, refund_reason=RefundReason.BEREAVEMENT).decision is Decision.MANUAL
+
+
+def test_a_surcharge_kept_is_read_even_below_the_change_rules() -> None:
+    rules = (
+        "CANCELLATIONS\n  CHARGE USD 100.00 FOR CANCEL/REFUND.\n"
+        "CHANGES\n  CHARGE USD 50.00 FOR REISSUE.\n"
+        "  THE SECURITY SURCHARGE COLLECTED ON THE TICKET IS NOT REFUNDABLE.\n"
+    )
+    kept = that(rules, Kind.RETAINED)
+    assert kept.context.topic is Topic.REFUND
+    assert decide(rules).decision is Decision.MANUAL
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["IN CASE OF NO-SHOW CHARGE USD 80.", "NO-SHOW FEE: USD 80.", "CHARGE USD 80 FOR NO-SHOW."],
+)
+def test_a_no_show_fee_below_a_before_departure_band_is_not_in_that_band(line: str) -> None:
+    rules = (
+        "CANCELLATIONS\n  7 DAYS OR LESS BEFORE DEPARTURE\n    CANCEL/REFUND FREE OF CHARGE.\n"
+        f"  {line}\n"
+    )
+    assert no_show(rules).penalty == Decimal(80)
+
+
+def test_what_is_kept_of_non_refundable_tickets_only_does_not_touch_a_fee() -> None:
+    rules = (
+        "CANCELLATIONS\n  ANY TIME CHARGE USD 90.00 FOR CANCEL/REFUND.\n"
+        "  FOR NON REFUNDABLE TICKETS THE YR SURCHARGE WILL NOT BE REFUNDED.\n"
+    )
+    assert decide(rules).penalty == Decimal(90)
+    assert decide(rules.replace("FOR NON REFUNDABLE TICKETS ", "")).decision is Decision.MANUAL

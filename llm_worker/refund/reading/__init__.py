@@ -55,7 +55,14 @@ def read_fare_rules(text: str | None) -> Reading:
     return Reading(
         statements=statements,
         injection=injection.group(0).strip() if injection else None,
-        foreign=not decisive and bool(lexicon.FOREIGN.search(upper)),
+        foreign=lexicon.FOREIGN.search(upper) and (not decisive or _unread_foreign(statements)),
         qualifiers=tuple(q for q in qualifiers if q) if len(qualifiers) > 1 else (),
         penalties_category=category,
     )
+
+
+def _unread_foreign(statements: tuple[Statement, ...]) -> bool:
+    """Whether words of another language stand where nothing was read: "BILLET NON
+    REMBOURSABLE" is read, the band "7 JOURS OU MOINS AVANT LE DÉPART" above it is not."""
+    words = sum(lexicon.FOREIGN.count(s.text) for s in statements if s.kind not in DECISIVE)
+    return words >= 2  # one foreign word ("TARIF ECO") beside English rules is a name

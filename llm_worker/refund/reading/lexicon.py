@@ -77,7 +77,9 @@ UNIT_HOURS = {"HOUR": 1.0, "HR": 1.0, "H": 1.0, "DAY": 24.0, "WEEK": 168.0}
 UNIT = r"(?P<unit>HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 BEFORE = r"(?:BEFORE|PRIOR TO|PRIOR)"
 WINDOW_PATTERNS: tuple[tuple[Quick, str], ...] = (
-    (Quick(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) {UNIT}"), "between"),
+    (Quick(rf"BETWEEN (?P<n>\d+) AND (?P<m>\d+) ?{UNIT}"), "between"),
+    # "59-15 DAYS BEFORE DEPARTURE", "FROM 59 TO 15 DAYS BEFORE": a band between two bounds.
+    (Quick(rf"(?:FROM )?(?P<n>\d+) ?(?:-|TO) ?(?P<m>\d+) ?{UNIT} {BEFORE}"), "between"),
     (
         Quick(
             rf"(?:MORE THAN|OVER|GREATER THAN|EARLIER THAN|BEYOND|AT LEAST|MINIMUM OF|MINIMUM|"
@@ -162,11 +164,27 @@ PER_UNIT = Quick(
     r"COMPONENT)S?\b|EACH WAY"
 )
 PER_BOOKING = Quick(r"\bPER (?:BOOKING|RESERVATION|TRANSACTION|PNR|ORDER)\b")
+PER_PASSENGER = Quick(
+    r"\b(?:PER|EACH|A|FOR EACH) (?:TICKET|PASSENGER|PERSON|PAX|ADULT|TRAVELL?ER)S?\b"
+)
+# What a percentage is of: the fare or the ticket (the ticket price), or the base fare.
+SHARE_OF = re.compile(
+    r"\s?(?:OF|ON) (?:THE )?(?:TOTAL |APPLICABLE |ORIGINAL |PAID |FULL |ADULT )?"
+    r"(?:(?P<base>BASE FARE|BASIC FARE|NET FARE|FARE COMPONENT AMOUNT)|"
+    r"FARE(?: PAID| AMOUNT)?|TICKET(?: PRICE| VALUE| AMOUNT| FARE)?|AMOUNT PAID|TOTAL(?: PRICE)?|"
+    r"PRICE)\b"
+)
+# "50% OF THE FARE IS REFUNDED", "REFUND OF 50%": the share given back, not the fee.
+REFUNDED_SHARE = re.compile(
+    r"^(?:\s?OF (?:THE )?(?:TOTAL )?(?:FARE|TICKET(?: PRICE)?|AMOUNT PAID))?\s?"
+    r"(?:IS |ARE |WILL BE |SHALL BE |TO BE |CAN BE |MAY BE )?"
+    r"(?:REFUNDED|REFUNDABLE|RETURNED|REIMBURSED)\b"
+)
+REFUNDED_SHARE_BEFORE = re.compile(r"(?:REFUND(?:ED)?|REIMBURSED|RETURNED) (?:OF |AT )?$")
 FEE_WORDS = Quick(
     r"CHARGE|FEE|PENALTY|PENALTIES|DEDUCT|RETAIN|RETENTION|COST|SUBJECT TO|PERMITTED FOR|FORFEIT|"
     r"ALLOWED FOR|LESS\b|MINUS"
 )
-REFUND_PERCENT = Quick(r"REFUND(?:ED|ABLE)?|WILL BE RETURNED|REIMBURSED")
 REFUND_TOPIC = Quick(r"CANCEL|REFUND|NO[- ]?SHOW")
 CHANGE_TOPIC = Quick(
     r"\bCHANGE[SD]?\b|REISSU|RE-ISSU|REBOOK|REROUT|REVALIDAT|UPGRADE|DATE CHANGE|NAME CHANGE"
@@ -186,12 +204,39 @@ INJECTION = Quick(
     r"FARERULECHECK|DECISION ?[:=] ?[\"']?ALLOWED|\"DECISION\"|OVERRIDE (?:THE |ALL )?"
     r"(?:POLICY|RULES|GUARDRAILS?)|PROMPT INJECTION|JAILBREAK|<\|?(?:IM_START|SYSTEM)"
 )
-FOREIGN = re.compile(
+
+
+class _Foreign:
+    """Words and scripts of other languages, found fast: two word lists a `Quick` each (one long
+    alternation defeats its literal test) and a character class for other scripts."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = tuple(Quick(w) for w in words)
+        self.script = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff\u4e00-\u9fff]")
+
+    def search(self, text: str) -> bool:
+        return any(w.search(text) for w in self.words) or bool(self.script.search(text))
+
+    def count(self, text: str) -> int:
+        found = sum(1 for w in self.words for _ in w.finditer(text))
+        return found + (1 if self.script.search(text) else 0)
+
+
+FOREIGN = _Foreign(
     r"REMBOURS|ANNUL|\bFRAIS\b|ERSTATT|STORNO|GEBÜHR|GEBUEHR|\bNICHT\b|REEMBOLS|CANCELACI|"
     r"\bTARIFA\b|RIMBORS|\bPENALE\b|\bBILLET\b|\bKOSTEN\b|GRATUIT|\bSANS\b|\bAVANT\b|"
-    r"\bAPRÈS\b|\bABFLUG|\bVOR\b|\bNACH\b|\bANTES\b|\bDESPUÉS\b|\bSALIDA\b|\bPARTENZA\b|"
-    r"\bBILJETT|\bAVGIFT|\bTARIF\b|\bPRIMA\b|\bDOPO\b|[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff"
-    r"\u4e00-\u9fff]"
+    r"\bAPRÈS\b|\bABFLUG",
+    r"\bVOR\b|\bNACH\b|\bANTES\b|\bDESPUÉS\b|\bSALIDA\b|\bPARTENZA\b|\bBILJETT|\bAVGIFT|"
+    r"\bTARIF\b|\bPRIMA\b|\bDOPO\b|CANCELAMENTO|CANCELLAZION|\bBILHETE|\bBIGLIETT|\bBILLETE|"
+    r"\bPARTIDA\b|\bJOURS\b|\bTAGE\b|\bGIORNI\b|\bDÍAS\b|\bDIAS\b",
+)
+# Function words of the languages fare rules most often come in besides English: two in one
+# statement mean it is not written in English, whatever else it holds. (Not those that are also
+# codes or English: DO, NON, E, O, Y, LA, ET, PAR, SIN, PRO, IL, AU.)
+FOREIGN_WORDS = re.compile(
+    r"\b(?:DE|DA|DAS|DOS|LE|LES|DES|DU|AUX|DER|DIE|DEN|DEM|VON|UND|ODER|DEL|DELLA|DELLE|DEI|OU|"
+    r"POR|PARA|CON|SANS|AVEC|BIS|ZU|ZUR|ZUM|EL|LOS|LAS|GLI|UNE|UNA|EIN|EINE|EINER|ENTRE|TRA|ATÉ|"
+    r"JUSQU|HASTA|FINO|NÃO|NICHT|KEINE)\b"
 )
 HEADING_MAX = 48
 
@@ -201,6 +246,12 @@ _DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")
 
 def window_in(clause: str) -> Window | None:
     """The timing window a clause names ("MORE THAN 7 DAYS BEFORE DEPARTURE"), if any."""
+    found = window_match(clause)
+    return found[0] if found else None
+
+
+def window_match(clause: str) -> tuple[Window, re.Match[str]] | None:
+    """The timing window a clause names, and the words that name it."""
     for pattern, shape in WINDOW_PATTERNS:
         m = pattern.search(clause)
         if not m:
@@ -210,10 +261,10 @@ def window_in(clause: str) -> Window | None:
         n = float(m.group("n")) * hours
         if shape == "between":
             other = float(m.group("m")) * hours
-            return Window(min(n, other), max(n, other))
+            return Window(min(n, other), max(n, other)), m
         if shape == "min":
-            return Window(min_hours=n)
-        return Window(max_hours=n)
+            return Window(min_hours=n), m
+        return Window(max_hours=n), m
     return None
 
 

@@ -22,9 +22,10 @@ _CATEGORY_NAMES = (
     "VOLUNTARY CHANGES", "VOLUNTARY REFUNDS", "NEGOTIATED", "INTERNATIONAL CONSTRUCTION",
     "ROUTING", "FARE RESTRICTIONS", "FARE FAMILY", "BAGGAGE",
 )  # fmt: skip
-# "16.PENALTIES", "PE.PENALTIES", "06.MINIMUM STAY", "MX.MAX STAY": a category's heading.
+# "16.PENALTIES", "PE.PENALTIES", "CATEGORY 16 PENALTIES", "CATEGORY 16: PENALTIES", "06.MINIMUM
+# STAY", "MX.MAX STAY": a category's heading, which introduces the provisions below it.
 _CATEGORY = re.compile(
-    r"^\s*(?:\d{1,2}|[A-Z]{2})\s?\.\s?(?P<name>"
+    r"^\s*(?:(?:CATEGORY|CAT)\.?\s?\d{1,2}\s?[.:-]?\s?|(?:\d{1,2}|[A-Z]{2})\s?\.\s?)(?P<name>"
     + "|".join(re.escape(n) for n in _CATEGORY_NAMES)
     + r")\b(?P<rest>.*)$"
 )

@@ -67,7 +67,11 @@ _STARTS = re.compile(
 )
 _ENDS = re.compile(r"[.;:!]$")
 _SPLIT = re.compile(r"(?<=[.;!])\s+")
-_NOT_QUALIFIER = Quick(r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b")
+# Words no fare, class or direction heading holds: "FOR ALL JOURNEYS ..." names no one fare.
+_NOT_QUALIFIER = Quick(
+    r"\b(?:CONTACT|SEE|DETAILS|FURTHER|REFER|INFORMATION|APPLY|APPLIES)\b|"
+    r"^FOR (?:ALL|ANY|EACH|EVERY)\b"
+)
 _SLASH_WRAP = Quick(r"/ (?=[A-Z])")
 _DASHES = Quick(r"-{2,}.*$")
 _MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
@@ -75,10 +79,13 @@ _MARK = re.compile(r"^(?:\d{1,2}|[A-Z])[.)]\s*")
 _TIMING_WORDS = re.compile(
     r"\b(?:ANY ?TIME|BEFORE|AFTER|PRIOR TO|OUTBOUND|INBOUND|THE|SCHEDULED|ORIGINALLY|OF|"
     r"DEPARTURE|JOURNEY|TRAVEL|IN THE EVENT|IN CASE|ONLY|NO[- ]?SHOWS?|FIRST|FLIGHT|"
-    r"MORE THAN|LESS THAN|OR LESS|OR MORE|WITHIN|UP TO|UNTIL|AT LEAST|BETWEEN|AND|OR|\d+|"
+    r"MORE THAN|LESS THAN|OR LESS|OR MORE|WITHIN|UP TO|UNTIL|AT LEAST|BETWEEN|AND|OR|FROM|TO|\d+|"
     r"HOURS?|HRS?|H|DAYS?|WEEKS?)\b"
 )
 _LIST_MARK = re.compile(r"(?:^|\s)(?:\d{1,2}|[A-Z])[.]$")
+# A line that opens with words no statement opens with: the line above, short as it is, goes on
+# ("CHARGE THE HIGHER OF USD 100 OR 20" / "PERCENT OF THE FARE").
+_GOES_ON = re.compile(r"(?:PERCENT|PER CENT|PCT|%|OF|OR|AND|PER|WHICHEVER|THAN|TO|IS|ARE|WILL)\b")
 
 
 def split_provisions(lines: list[str]) -> list[Sentence]:
@@ -95,6 +102,9 @@ def split_provisions(lines: list[str]) -> list[Sentence]:
 
     note_base: Context | None = None  # the context a NOTE opened in, before timings inside it
     note_indent = 0
+    # The buffer ends on a short line ("short": a sentence, unless the next line goes on) or on
+    # a colon ("colon": what follows completes it, unless it opens a statement of its own).
+    held = ""
     for raw in lines:
         line = " ".join(raw.split())
         if not line:
@@ -128,13 +138,22 @@ def split_provisions(lines: list[str]) -> list[Sentence]:
             if heading is not None:
                 context = replace(heading, note=True)
                 continue
+        if (held == "short" and not _GOES_ON.match(line)) or (
+            held == "colon" and _STARTS.match(line)
+        ):
+            flush()
+        held = ""
         if buffer and _STARTS.match(line) and not _CONTINUES.search(buffer[-1]):
             flush()
         if not buffer:
             buffered = context
         buffer.append(line)
-        if _ENDS.search(line) or (len(line) < _WRAPPED_WIDTH and not _CONTINUES.search(line)):
+        if line.endswith(":"):
+            held = "colon"  # "CANCELLATION FEE:" / "USD 50." is one statement; "- ..." opens one
+        elif _ENDS.search(line):
             flush()
+        elif len(line) < _WRAPPED_WIDTH and not _CONTINUES.search(line):
+            held = "short"
     flush()
     return out
 
@@ -198,6 +217,8 @@ def _heading(line: str, context: Context) -> Context | None:
         and _QUALIFIER.fullmatch(words)
         and not _NOT_QUALIFIER.search(words)
         and not _is_statement(words)
+        # "BETWEEN 4 AND 7 DAYS BEFORE DEPARTURE FULLY" is a wrapped timed statement, not a fare.
+        and lx.window_in(words) is None
     ):
         return Context(qualifier=words, general=context.general, validity=context.validity)
     return None

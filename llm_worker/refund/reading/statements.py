@@ -92,6 +92,10 @@ _TAXES = Quick(
     r"THIRD PARTIES|PASSENGER FACILITY|\bPFC\b|\bLEVIES\b|\bGST\b|\bVAT\b|SERVICE FEE|"
     r"PAYMENT (?:CHARGE|FEE)|ISSUANCE FEE|TICKETING FEE|BOOKING FEE"
 )
+_FOR_NON_REFUNDABLE = Quick(
+    r"\b(?:FOR|ON|OF|IN CASE OF|IF THE (?:FARE|TICKET) IS|WHEN THE (?:FARE|TICKET) IS) "
+    r"NON-? ?REFUNDABLE(?: (?:TICKETS?|FARES?))?\b"
+)
 _ONLY_TAXES = Quick(r"\bONLY\b|\bEXCEPT\b|\bOTHER THAN\b|\bSAVE\b")
 _ONLY_TAXES_BACK = Quick(r"\bONLY\b.*\b(?:TAX|TAXES|CHARGES|FEES)\b.*REFUND")
 _KEPT = Quick(
@@ -173,9 +177,21 @@ def _local_context(head: str, context: Context) -> Context:
         if lx.CHANGE_TOPIC.search(head) and not lx.REFUND_TOPIC.search(head)
         else Topic.REFUND
     )
-    scope = _scope(head) or context.scope
-    window = lx.window_in(head) or context.window
+    own = _scope(head)
+    scope = own or context.scope
+    after = own in (Scope.NO_SHOW, Scope.AFTER_DEPARTURE)  # as in `_classify`
+    window = lx.window_in(head) or (None if after else context.window)
     return replace(context, topic=topic, scope=scope, window=window, headed=True)
+
+
+# The parts of a statement that change what it charges: every amount, percentage, time bound
+# and qualifier. A statement decides only when its reading accounts for each of them.
+_PARTS = Quick(
+    r"\d+(?:[.,]\d+)*|\b(?:HIGHER|LOWER|GREATER|LESSER|WHICHEVER|UP TO|MAXIMUM|MINIMUM|MAX|MIN|"
+    r"PER|EACH|PLUS|EXCEPT|EXCEPTING|ONLY|BETWEEN|UNLESS|ADDITIONAL|IN ADDITION|EXCLUDING|"
+    r"INCLUDING|OTHER THAN|SAVE FOR)\b"
+)
+_LIST_ITEM = re.compile(r"^\(?(?:\d{1,2}|[A-Z])[.)]\s")
 
 
 class _Marks:
@@ -183,6 +199,29 @@ class _Marks:
 
     def __init__(self, clause: str) -> None:
         self.clause = clause
+        # Spans of the clause its reading has accounted for (amounts, shares, timing, per what).
+        self.used: list[tuple[int, int]] = []
+
+    def use(self, match: re.Match[str] | None) -> None:
+        if match is not None:
+            self.used.append(match.span())
+
+    def use_all(self, pattern: Quick | re.Pattern[str]) -> bool:
+        found = False
+        for m in pattern.finditer(self.clause):
+            self.used.append(m.span())
+            found = True
+        return found
+
+    def leftover(self) -> list[str]:
+        """The parts of the clause no reading accounted for."""
+        item = _LIST_ITEM.match(self.clause)
+        start = item.end() if item else 0
+        return [
+            m.group(0)
+            for m in _PARTS.finditer(self.clause)
+            if m.start() >= start and not any(a <= m.start() and m.end() <= b for a, b in self.used)
+        ]
 
     @cached_property
     def nonref(self) -> re.Match[str] | None:
@@ -202,8 +241,11 @@ class _Marks:
 
 def _classify(clause: str, context: Context, previous: Statement | None) -> Statement:
     marks = _Marks(clause)
-    scope = _scope(clause) or context.scope
-    window = lx.window_in(clause) or context.window
+    own = _scope(clause)
+    scope = own or context.scope
+    # A no-show or after-departure statement is not in a before-departure band it stands below.
+    after = own in (Scope.NO_SHOW, Scope.AFTER_DEPARTURE)
+    window = lx.window_in(clause) or (None if after else context.window)
     if window is None and lx.OTHERWISE.match(clause) and previous is not None:
         window = _complement(previous.window)
 
@@ -211,6 +253,17 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
         return Statement(kind, scope, clause, window, context=context, **fields)  # type: ignore[arg-type]
 
     if context.topic is Topic.CHANGE:
+        if (
+            _TAXES.search(clause)
+            and _KEPT.search(clause)
+            and not lx.CHANGE_TOPIC.search(clause)
+            and not any(pattern.search(clause) for pattern, _ in _NEUTRAL)  # an earlier ticket
+        ):
+            # "THE SECURITY SURCHARGE ... IS NOT REFUNDABLE" printed below the change rules is
+            # about every refund of the ticket, wherever it stands.
+            return replace(
+                _taxes(clause, marks, made), context=replace(context, topic=Topic.REFUND)
+            )
         return made(Kind.NEUTRAL, about="a change provision (not a refund rule)")
     refund_words = bool(lx.REFUND_TOPIC.search(clause))
     if lx.CHANGE_TOPIC.search(clause) and not refund_words and not marks.nonref:
@@ -230,6 +283,10 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
     if reasons and (_WAIVER_WORDS.search(clause) or not marks.decisive()):
         return made(Kind.WAIVER, reason=reasons[0], about=", ".join(r.value for r in reasons))
     if _TAXES.search(clause):
+        if _FOR_NON_REFUNDABLE.search(clause):
+            # "FOR NON REFUNDABLE TICKETS THE YR SURCHARGE WILL NOT BE REFUNDED": it speaks of a
+            # non-refundable ticket only, which no refund decided here is (those are MANUAL).
+            return made(Kind.NEUTRAL, about="what is kept of non-refundable tickets only")
         return _taxes(clause, marks, made)
     if _PER_UNIT_BASIS.search(clause) and not marks.amounts:
         return made(Kind.FEE_BASIS, uncomputable="the fee is charged per coupon, sector, "
@@ -243,20 +300,58 @@ def _classify(clause: str, context: Context, previous: Statement | None) -> Stat
         return made(Kind.FEE_BASIS, uncomputable="further charges are added to the fee")
     fee = _fee_statement(marks, scope, window, context)
     if fee is not None:
-        return fee
+        return _accounted(fee, marks)
     if _NOT_PERMITTED.match(clause) or marks.nonref:
         return made(Kind.NON_REFUNDABLE, conditional=bool(_EXCEPTION.search(clause)))
     if lx.FREE.search(clause) or (refund_words and lx.BARE_FREE.search(clause)):
         # "UNLESS OTHERWISE SPECIFIED" defers to the rules shown: not a condition to check.
         unconditional = clause.replace("UNLESS OTHERWISE SPECIFIED", "")
         conditional = window is None and bool(lx.CONDITION.search(unconditional))
-        return made(Kind.FREE, conditional=conditional)
+        marks.use(_UNLESS_SPECIFIED.search(clause))
+        marks.use(_window_words(clause))
+        return _accounted(made(Kind.FREE, conditional=conditional), marks)
     if _SUB_HEADING.match(clause):
         return made(Kind.NEUTRAL, about="a sub-heading")
     if not context.headed and not _ABOUT_REFUNDS.search(clause):
         # Prose outside any provision that speaks of neither refunds nor money (baggage, seats).
         return made(Kind.NEUTRAL, about="not about refunds or cancellations")
     return made(Kind.UNREAD, about="a sentence the reader does not understand")
+
+
+_UNLESS_SPECIFIED = re.compile(r"UNLESS OTHERWISE SPECIFIED")
+
+
+def _window_words(clause: str) -> re.Match[str] | None:
+    found = lx.window_match(clause)
+    return found[1] if found else None
+
+
+def _accounted(statement: Statement, marks: _Marks) -> Statement:
+    """The statement, or UNREAD when a part of it was left out of its reading: a fee read
+    without its "whichever is higher", "plus" or second time bound would be a different fee."""
+    if lx.FOREIGN.search(marks.clause) or len(lx.FOREIGN_WORDS.findall(marks.clause)) >= 2:
+        return replace(
+            statement, kind=Kind.UNREAD, alternative=None, pick=None,
+            about=f"a {statement.kind.value} statement in a language the reader does not read",
+        )  # fmt: skip
+    if statement.uncomputable or statement.conditional:
+        return statement  # a doubt already: MANUAL whatever the rest says
+    if lx.CHANGE_TOPIC.search(marks.clause) and statement.per is not Per.UNIT:
+        # "CHARGE USD 100 FOR CANCEL/REISSUE": a cancellation to reissue is a change; a fee
+        # for changes and cancellations alike is one a careful reader asks about.
+        return replace(
+            statement, kind=Kind.UNREAD, alternative=None, pick=None,
+            about=f"a {statement.kind.value} statement that speaks of changes or reissue too",
+        )  # fmt: skip
+    left = marks.leftover()
+    if not left:
+        return statement
+    listed = ", ".join(f'"{part}"' for part in dict.fromkeys(left))
+    return replace(
+        statement, kind=Kind.UNREAD, alternative=None, pick=None,
+        about=f"a {statement.kind.value} statement with parts its reading does not account "
+        f"for: {listed}",
+    )  # fmt: skip
 
 
 def _taxes(clause: str, marks: _Marks, build: Callable[..., Statement]) -> Statement:
@@ -302,20 +397,41 @@ def _fee_statement(
     # "50% OF THE FARE IS FORFEITED" states a fee; "THE TICKET IS FORFEITED" states none.
     if not fees or (nonref and "FORFEIT" not in nonref.group(0)):
         return None
+    marks.use(_window_words(clause))
+    marks.use_all(lx.PER_UNIT)
+    marks.use_all(lx.PER_BOOKING)
+    marks.use_all(lx.PER_PASSENGER)
     if all(f.amount == 0 or f.percent == 0 for f in fees):
         return Statement(Kind.FREE, scope, clause, window, context=context)
+    up_to = marks.use_all(_UP_TO)
+    basic = marks.use_all(_BASIC_FARE)
+    added = marks.use_all(_ADDED)
     uncomputable = (
-        "the fee is \"up to\" an amount" if _UP_TO.search(clause)
-        else "the fee is a share of the basic fare, which the case does not give"
-        if _BASIC_FARE.search(clause)
-        else "further charges are added to the fee" if _ADDED.search(clause)
+        "the fee is \"up to\" an amount" if up_to
+        else "the fee is a share of the basic fare, which the case does not give" if basic
+        else "further charges are added to the fee" if added
         else None
     )  # fmt: skip
     first = _with(fees[0], scope, window, context, uncomputable)
     if len(fees) == 1:
         return first
-    pick = "max" if lx.HIGHER.search(clause) else "min" if lx.LOWER.search(clause) else None
+    higher, lower = lx.HIGHER.search(clause), lx.LOWER.search(clause)
+    pick = "max" if higher else "min" if lower else None
+    if len(fees) == 2 and (higher is None) != (lower is None):
+        marks.use(higher or lower)
     second = _with(fees[1], scope, window, context, uncomputable)
+    if len(fees) > 2:
+        return replace(first, kind=Kind.UNREAD, about="a statement with more than two fees")
+    if (
+        pick is None
+        and uncomputable is None
+        and (first.currency == second.currency or None in (first.amount, second.amount))
+    ):
+        # "USD 100 OR 20 PERCENT", "NO-SHOW FEE USD 100 AND CANCELLATION FEE USD 200": two
+        # fees, and no word on which is charged (two currencies are one fee quoted twice).
+        return replace(
+            first, kind=Kind.UNREAD, about="two fees, and no word on which of them is charged"
+        )
     return replace(first, alternative=second, pick=pick)
 
 
@@ -342,18 +458,22 @@ def _fees(marks: _Marks, *, timed: bool) -> list[Statement]:
     clause = marks.clause
     fees: list[Statement] = []
     mentions_fee = bool(lx.FEE_WORDS.search(clause))
+    refund = bool(lx.REFUND_TOPIC.search(clause))
+    spans: list[tuple[int, int]] = []
     for m in marks.percents:
         value = lx.parse_number(m.group("num"))
         if value is None or value > 100:
             continue
-        near = clause[max(0, m.start() - 30) : m.start()] + " " + clause[m.end() : m.end() + 30]
-        if lx.FEE_WORDS.search(near):
-            fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=value))
-        elif lx.REFUND_PERCENT.search(near):
-            # "50% OF THE FARE IS REFUNDED": the fee is the rest.
+        before, after = clause[max(0, m.start() - 30) : m.start()], clause[m.end() :]
+        share = lx.SHARE_OF.match(after)  # a share of the base fare is a doubt: see below
+        spans.append((m.start(), m.end() + (share.end() if share else 0)))
+        if lx.REFUNDED_SHARE.match(after) or lx.REFUNDED_SHARE_BEFORE.search(before):
+            # "50% OF THE FARE IS REFUNDED", "REFUND OF 50%": the fee is the rest.
             fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=100 - value))
-        elif mentions_fee or timed:
+        elif mentions_fee or timed or refund or lx.FEE_WORDS.search(before + " " + after[:30]):
             fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, percent=value))
+        else:
+            spans.pop()
     for m in marks.amounts:
         code = m.group("code1") or m.group("code2")
         symbol = m.group("sym1") or m.group("sym2")
@@ -361,9 +481,11 @@ def _fees(marks: _Marks, *, timed: bool) -> list[Statement]:
         value = lx.parse_number(m.group("num1") or m.group("num2") or m.group("num3"))
         if currency is None or value is None:
             continue
+        spans.append(m.span())
         fees.append(Statement(Kind.FEE, Scope.UNSPECIFIED, clause, amount=value, currency=currency))
-    if not mentions_fee and not timed and not lx.REFUND_TOPIC.search(clause):
+    if not mentions_fee and not timed and not refund:
         return []
+    marks.used.extend(spans)
     unique: dict[tuple[Decimal | None, str | None, Decimal | None], Statement] = {}
     for fee in fees:
         unique.setdefault((fee.amount, fee.currency, fee.percent), fee)
