@@ -1,7 +1,7 @@
 """Generates the worker's Grafana dashboard, dashboards/llm-worker.json, from typed Python.
 
 Run `python grafana/generate.py` after editing; `--check` fails when the committed JSON differs
-(tests/unit/test_observability_dashboard.py runs it).
+(tests/repo/test_grafana_dashboard.py runs it).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import socket
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -18,29 +17,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from llm_worker.logs import LogFormat, LogLevel
 from llm_worker.refund.currency import REFERENCE_RATES, REFERENCE_RATES_DATE, CurrencyLimits
+from llm_worker.refund.models import DecisionStrategy
 
 FARE_RULES_TOPIC = "analyze-fare-rules"
 PAYMENT_TOPIC = "process-refund-payment"
 ALL_TOPICS = (FARE_RULES_TOPIC, PAYMENT_TOPIC)
-
-
-class DecisionStrategy(StrEnum):
-    HYBRID = "hybrid"
-    LLM = "llm"
-    RULES = "rules"
-
-
-class LogFormat(StrEnum):
-    JSON = "json"
-    CONSOLE = "console"
-
-
-class LogLevel(StrEnum):
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
 
 
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")

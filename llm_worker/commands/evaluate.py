@@ -14,9 +14,9 @@ from typing import Any
 
 from llm_worker.commands import UserError
 from llm_worker.commands.decide import task_budget_s, to_variables
-from llm_worker.config import LogLevel, Settings, load_settings
+from llm_worker.config import Settings, load_settings
 from llm_worker.handlers.fare_rules import build_decider
-from llm_worker.logs import configure_logging
+from llm_worker.logs import LogLevel, configure_logging
 from llm_worker.refund.inputs import PlainVariable
 from llm_worker.refund.models import Decision, Source, Verdict
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import DecisionStrategy
 from llm_worker.refund.currency import REFERENCE_RATES_DATE, CurrencyLimits
 from llm_worker.refund.decider import Decider
 from llm_worker.refund.inputs import PlainVariable
 from llm_worker.refund.models import (
     Decision,
+    DecisionStrategy,
     FlightStatus,
     RefundCase,
     RefundReason,
