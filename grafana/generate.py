@@ -480,6 +480,23 @@ def build() -> dict[str, object]:
             )
         )
     )
+    board = board.with_row(dash.Row("Payments").id(ids())).with_panel(
+        _stat(
+            ids,
+            "Payment gateway",
+            "Replicas taking process-refund-payment, by the gateway that pays (http: the real "
+            "one at PAYMENT_GATEWAY_URL; simulated: PAYMENT_SIMULATED=true, no money moves) and "
+            "DEPLOYMENT_ENVIRONMENT. Alert when a simulated gateway pays in production.",
+            [
+                Query(
+                    f"count by (gateway, environment) (llm_worker_payment_gateway_info{{{SEL}}})",
+                    "{{gateway}} ({{environment}})",
+                )
+            ],
+            "short",
+            [(None, "blue")],
+        )
+    )
     # Audits are read from the engine's history; every replica counts the same ones, so the
     # replicas are folded with max by (verdict), never summed.
     audits_7d = f"max by (verdict) (increase(refund_audits_total{{{SEL}}}[7d]))"

@@ -7,7 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from llm_worker.config import Settings
+from llm_worker.config import Settings, require_payment_gateway
 from llm_worker.logs import get_logger
 from llm_worker.payment import (
     HttpPaymentGateway,
@@ -39,6 +39,8 @@ class InvalidPaymentError(ValueError):
 
 
 def build_gateway(settings: Settings) -> PaymentGateway:
+    """The gateway the settings name; SettingsError when they name none."""
+    require_payment_gateway(settings)
     if settings.payment_gateway_url is not None:
         return HttpPaymentGateway(
             str(settings.payment_gateway_url), timeout_s=settings.payment_timeout_s

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import PAYMENT_TOPIC, load_settings
+from llm_worker.config import PAYMENT_TOPIC, SettingsError, load_settings
 from llm_worker.handlers.payment import (
     PAYMENT_API_ERROR,
     PAYMENT_INVALID_REQUEST,
@@ -140,13 +140,22 @@ def test_retries_of_one_instance_pay_once_with_the_simulated_gateway() -> None:
 
 
 def test_settings_choose_the_gateway() -> None:
-    assert isinstance(build_gateway(load_settings()), SimulatedPaymentGateway)
+    simulated = build_gateway(load_settings(payment_simulated=True))
+    assert isinstance(simulated, SimulatedPaymentGateway)
     http = build_gateway(load_settings(payment_gateway_url="http://127.0.0.1:9/pay"))
     assert isinstance(http, HttpPaymentGateway)
 
 
+def test_nothing_pays_unless_a_gateway_is_named() -> None:
+    with pytest.raises(SettingsError) as info:
+        make_payment_handler(load_settings())
+    message = str(info.value)
+    assert "PAYMENT_GATEWAY_URL" in message and "PAYMENT_SIMULATED=true" in message
+    assert "\n" not in message
+
+
 def test_failure_rate_setting_reaches_the_simulated_gateway() -> None:
-    handler = make_payment_handler(load_settings(payment_failure_rate=1.0))
+    handler = make_payment_handler(load_settings(payment_simulated=True, payment_failure_rate=1.0))
     outcome = handler(_task(**GOOD))
     assert outcome == BpmnError(
         PAYMENT_API_ERROR, "simulated payment gateway failure (PAYMENT_FAILURE_RATE=1)"
