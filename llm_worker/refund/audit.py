@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llm_worker.logs import get_logger
 from llm_worker.metrics import GUARDRAIL_OVERRIDES, REFUND_REQUESTS
+from llm_worker.refund.currency import plain
 from llm_worker.refund.models import Verdict
 
 _log = get_logger("llm_worker.audit")
@@ -23,8 +24,8 @@ def record(verdict: Verdict, latency_s: float) -> None:
         provider=verdict.provider,
         model=verdict.model,
         prompt_version=verdict.prompt_version,
-        penalty=None if verdict.penalty is None else str(verdict.penalty),
-        refund=None if verdict.refund is None else str(verdict.refund),
+        penalty=None if verdict.penalty is None else plain(verdict.penalty),
+        refund=None if verdict.refund is None else plain(verdict.refund),
         currency=verdict.currency,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,

@@ -139,14 +139,16 @@ def test_shows_the_review_threshold_and_payment_ceiling_by_currency(
     assert result.returncode == 0, result.stderr
     lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result.stdout.splitlines()}
     review, ceiling = lines["review threshold"], lines["payment ceiling"]
-    assert review.startswith("USD 5000, EUR 4600 (set), GBP 3645*, ")
-    assert "JPY 720000*, " in review and "INR 428500*, " in review
+    assert review.startswith("USD 5000.00, EUR 4600.00 (set), GBP 3645.00*, ")
+    assert "JPY 720000.00*, " in review and "INR 428500.00*, " in review
     assert review.endswith(
-        ", XOF 3000000 (set) (* 5000 USD converted at the reference exchange rates of "
-        "2025-06-30; without a currency 5000)"
+        ", XOF 3000000.00 (set) (* 5000.00 USD converted at the reference exchange rates of "
+        "2025-06-30; without a currency 5000.00)"
     )
-    assert ceiling.startswith("USD 10000, EUR 8530*, GBP 7290*, ")
-    assert ceiling.endswith("(* 10000 USD converted at the reference exchange rates of 2025-06-30)")
+    assert ceiling.startswith("USD 10000.00, EUR 8530.00*, GBP 7290.00*, ")
+    assert ceiling.endswith(
+        "(* 10000.00 USD converted at the reference exchange rates of 2025-06-30)"
+    )
 
 
 # ---- which gateway pays -----------------------------------------------------------------------
