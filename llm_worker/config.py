@@ -7,6 +7,7 @@ import re
 import socket
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -34,6 +35,16 @@ _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 def without_credentials(text: str) -> str:
     """A URL, or a message quoting one, as it may be shown: `user:password@` in it is dropped."""
     return _URL_CREDENTIALS.sub("", text)
+
+
+def engine_url_hint(engine_url: str) -> str:
+    """What to add to a 404 from the engine's root: CAMUNDA_URL may lack `/engine-rest`."""
+    if urlsplit(engine_url).path.rstrip("/").endswith("/engine-rest"):
+        return ""
+    return (
+        "; CAMUNDA_URL must be the engine's REST base, which ends in /engine-rest, "
+        "e.g. http://localhost:8080/engine-rest"
+    )
 
 
 _CURRENCY = re.compile(r"[A-Z]{3}")

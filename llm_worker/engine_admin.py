@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import requests
 
-from llm_worker.config import Settings, without_credentials
+from llm_worker.config import Settings, engine_url_hint, without_credentials
 
 PROCESS_KEY = "ticket-refund"
 # User tasks of bpmn/ticket-refund.bpmn whose outcomes `reviews export` and the audit count read.
@@ -190,6 +190,7 @@ class EngineAdmin:
         except _NotFoundError:
             raise ProcessNotDeployedError(
                 f"process '{key}' is not deployed on the engine; run `llm-worker deploy` first"
+                f"{engine_url_hint(self._base)}"
             ) from None
         return StartedInstance(
             id=str(body.get("id")),
@@ -360,9 +361,10 @@ class EngineAdmin:
                 "(check CAMUNDA_USERNAME and CAMUNDA_PASSWORD)"
             )
         if response.status_code >= 400:
+            hint = engine_url_hint(self._base) if response.status_code == 404 else ""
             raise EngineAdminError(
                 f"the engine could not {operation}: HTTP {response.status_code}"
-                f"{_engine_message(response)}"
+                f"{_engine_message(response)}{hint}"
             )
         if response.status_code == 204 or not response.content:
             return {}

@@ -181,7 +181,7 @@ def load_cases(path: str, unlabelled: list[int] | None = None) -> list[LabelledC
         cases.append(
             LabelledCase(
                 id=str(item.get("id", f"line-{number}")),
-                variables=to_variables(item["variables"], f"{where} 'variables'"),
+                variables=to_variables(_object(item["variables"], f"{where} 'variables'")),
                 expected=expected,
                 expected_penalty=expected_penalty,
                 debatable=item.get("debatable") is True,
@@ -286,3 +286,9 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _num(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be a JSON object of process variables")
+    return value

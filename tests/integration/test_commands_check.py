@@ -210,3 +210,23 @@ def test_the_start_log_and_a_metric_say_a_simulated_gateway_pays(
         'llm_worker_payment_gateway_info{environment="production",gateway="simulated"} 1.0'
         in worker.metrics()
     )
+
+
+def test_a_camunda_url_without_engine_rest_gets_the_hint(
+    tmp_path: Path, engine: EngineEmulator
+) -> None:
+    root = engine.url.removesuffix("/engine-rest")
+    assert root != engine.url
+    result = check(tmp_path, CAMUNDA_URL=root)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "404" in line
+    assert line.endswith(
+        "; CAMUNDA_URL must be the engine's REST base, which ends in /engine-rest, "
+        "e.g. http://localhost:8080/engine-rest)"
+    )
+    start = run_cli(
+        "start", "-", env=worker_env(CAMUNDA_URL=root), cwd=tmp_path, stdin='{"bookingId": "X1"}'
+    )
+    assert start.returncode != 0
+    assert "ends in /engine-rest" in start.stderr

@@ -50,7 +50,11 @@ def test_decide_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     [
         (None, "cannot read"),
         ("{not json", "is not valid JSON"),
-        ("[1, 2]", "must be a JSON object"),
+        ("[1, 2]", "must hold a JSON object of process variables"),
+        ("{}", "holds no process variables (a case needs at least bookingId)"),
+        ('{"variables": {}}', "holds no process variables"),
+        ('{"variables": {"bookingId": "B"}, "processDefinitionKey": "x"}', "REST start body"),
+        ('{"variables": {"bookingId": "B"}, "businessKey": 7}', "businessKey must be a string"),
     ],
 )
 def test_decide_user_mistakes_are_one_line(
@@ -90,7 +94,7 @@ def test_decide_stdin_not_utf8(
     ("text", "message"),
     [
         ("", "stdin is not valid JSON: Expecting value"),
-        ('"a string"', "stdin must be a JSON object of process variables"),
+        ('"a string"', "stdin must hold a JSON object of process variables"),
     ],
 )
 def test_decide_stdin_mistakes_name_stdin(
@@ -100,3 +104,17 @@ def test_decide_stdin_mistakes_name_stdin(
     assert main(["decide", "-"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"llm-worker decide: {message}") and "\n" not in err
+
+
+def test_decide_reads_a_rest_start_body_as_start_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "case.json"
+    plain.write_text(json.dumps(CASE))
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"businessKey": "PNR-9", "variables": CASE}))
+    assert main(["decide", str(plain)]) == 0
+    from_plain = json.loads(capsys.readouterr().out)
+    assert main(["decide", str(body)]) == 0
+    assert json.loads(capsys.readouterr().out) == from_plain
+    assert from_plain["fareRuleCheck"] == "WITH_PENALTY"

@@ -11,6 +11,7 @@ from llm_worker.app import build_registry
 from llm_worker.config import (
     ALL_TOPICS,
     SettingsError,
+    engine_url_hint,
     load_settings,
     require_payment_gateway,
     without_credentials,
@@ -223,3 +224,10 @@ def test_bad_amounts_by_currency_name_the_variable(
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert str(raised.value) == f"invalid setting {name}: {message}"
+
+
+def test_the_engine_url_hint_is_only_for_a_url_without_engine_rest() -> None:
+    assert engine_url_hint("http://camunda:8080/engine-rest") == ""
+    assert engine_url_hint("http://camunda:8080/engine-rest/") == ""
+    assert "ends in /engine-rest" in engine_url_hint("http://camunda:8080")
+    assert "ends in /engine-rest" in engine_url_hint("http://camunda:8080/camunda")
