@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 case`, `2 cases`, `0 cases`: a number with its noun, singular or plural."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 class UserError(Exception):
     """A mistake the user can fix; the CLI prints its message as one line and exits 2."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llm_worker.cli import main
+from llm_worker.commands import count
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = {
@@ -72,3 +73,22 @@ def test_a_binary_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["eval", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"llm-worker eval: {path} is not UTF-8 text"
+
+
+def test_counts_are_said_in_singular_and_plural() -> None:
+    assert [count(n, "case") for n in (0, 1, 2)] == ["0 cases", "1 case", "2 cases"]
+    assert count(1, "manual review") == "1 manual review"
+    assert count(2, "person", "people") == "2 people"
+
+
+def test_one_skipped_case_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cases.jsonl"
+    lines = [
+        {"id": "a", "variables": CASE, "expected": "WITH_PENALTY", "expectedPenalty": 100},
+        {"id": "b", "variables": CASE, "expected": None},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert main(["eval", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 case without a label (expected: null)" in captured.err
+    assert "automation: 1 of 1 case labelled" in captured.out
