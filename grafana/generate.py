@@ -1,7 +1,7 @@
 """Generates the worker's Grafana dashboard, dashboards/llm-worker.json, from typed Python.
 
 Run `python grafana/generate.py` after editing; `--check` fails when the committed JSON differs
-(tests/unit/test_observability_dashboard.py runs it).
+(tests/repo/test_grafana_dashboard.py runs it).
 """
 
 from __future__ import annotations
@@ -505,6 +505,23 @@ def build() -> dict[str, object]:
                 "opm",
                 width=8,
             )
+        )
+    )
+    board = board.with_row(dash.Row("Payments").id(ids())).with_panel(
+        _stat(
+            ids,
+            "Payment gateway",
+            "Replicas taking process-refund-payment, by the gateway that pays (http: the real "
+            "one at PAYMENT_GATEWAY_URL; simulated: PAYMENT_SIMULATED=true, no money moves) and "
+            "DEPLOYMENT_ENVIRONMENT. Alert when a simulated gateway pays in production.",
+            [
+                Query(
+                    f"count by (gateway, environment) (llm_worker_payment_gateway_info{{{SEL}}})",
+                    "{{gateway}} ({{environment}})",
+                )
+            ],
+            "short",
+            [(None, "blue")],
         )
     )
     # Audits are read from the engine's history; every replica counts the same ones, so the

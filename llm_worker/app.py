@@ -10,13 +10,21 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings, without_credentials
+from llm_worker.config import (
+    FARE_RULES_TOPIC,
+    PAYMENT_TOPIC,
+    Settings,
+    require_payment_gateway,
+    without_credentials,
+)
 from llm_worker.logs import configure_logging, get_logger
+from llm_worker.metrics import PAYMENT_GATEWAY
 from llm_worker.observability import tracing
 from llm_worker.observability.audits import AuditPoller
 from llm_worker.observability.backlog import BacklogPoller
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
+from llm_worker.payment.gateway import GatewayKind
 from llm_worker.runtime.engine import EngineClient
 from llm_worker.runtime.registry import TopicRegistry
 from llm_worker.runtime.task import Handler
@@ -95,10 +103,12 @@ class App:
         backlog = BacklogPoller(client.count, registry.topics, settings.backlog_poll_interval_s)
         audits = AuditPoller(client.count_history, settings.audit_poll_interval_s)
         self._install_signals(worker)
+        payments = self._payment_gateway(registry)
         _log.info(
             "starting",
             engine=without_credentials(settings.engine_url),
             strategy=settings.strategy.value,
+            payments=payments,
             metrics_port=settings.metrics_port,
             tenant=settings.camunda_tenant_id,
             tracing=tracing.describe(settings),
@@ -123,6 +133,21 @@ class App:
                 telemetry.shutdown()
             server.stop()
         return 0
+
+    def _payment_gateway(self, registry: TopicRegistry) -> str:
+        """Which gateway pays, for the start log and the gateway metric."""
+        if PAYMENT_TOPIC not in registry.topics:
+            return f"none ({PAYMENT_TOPIC} not in WORKER_TOPICS)"
+        kind = require_payment_gateway(self.settings)
+        environment = self.settings.deployment_environment
+        PAYMENT_GATEWAY.labels(gateway=kind.value, environment=environment).set(1)
+        if kind is GatewayKind.SIMULATED:
+            _log.warning(
+                "payments are simulated: no money moves, yet refunds end as refunded",
+                setting="PAYMENT_SIMULATED=true",
+                environment=environment or None,
+            )
+        return kind.describe()
 
     def _install_signals(self, worker: Worker) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from llm_worker import __version__
 from llm_worker.commands import UserError
-from llm_worker.config import LogLevel, SettingsError
-from llm_worker.logs import configure_logging
+from llm_worker.config import SettingsError
+from llm_worker.logs import LogLevel, configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -18,31 +18,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, SettingsConfigDict
 
+from llm_worker.logs import LogFormat, LogLevel
+from llm_worker.payment.gateway import GatewayKind
 from llm_worker.refund.currency import REFERENCE_RATES, REFERENCE_RATES_DATE, CurrencyLimits
+from llm_worker.refund.models import DecisionStrategy
 
 FARE_RULES_TOPIC = "analyze-fare-rules"
 PAYMENT_TOPIC = "process-refund-payment"
 ALL_TOPICS = (FARE_RULES_TOPIC, PAYMENT_TOPIC)
-
-
-class DecisionStrategy(StrEnum):
-    HYBRID = "hybrid"
-    LLM = "llm"
-    RULES = "rules"
-
-
-class LogFormat(StrEnum):
-    JSON = "json"
-    CONSOLE = "console"
-
-
-class LogLevel(StrEnum):
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
 
 
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
@@ -51,6 +36,16 @@ _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 def without_credentials(text: str) -> str:
     """A URL, or a message quoting one, as it may be shown: `user:password@` in it is dropped."""
     return _URL_CREDENTIALS.sub("", text)
+
+
+def engine_url_hint(engine_url: str) -> str:
+    """What to add to a 404 from the engine's root: CAMUNDA_URL may lack `/engine-rest`."""
+    if urlsplit(engine_url).path.rstrip("/").endswith("/engine-rest"):
+        return ""
+    return (
+        "; CAMUNDA_URL must be the engine's REST base, which ends in /engine-rest, "
+        "e.g. http://localhost:8080/engine-rest"
+    )
 
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -162,11 +157,13 @@ class Settings(BaseSettings):
     manual_review_thresholds: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
 
     payment_gateway_url: AnyHttpUrl | None = None
+    payment_simulated: bool = False
     payment_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     payment_timeout_s: float = Field(default=10.0, gt=0, le=120)
     payment_max_amount: Decimal = Field(default=Decimal(20000), gt=0, allow_inf_nan=False)
     payment_max_amounts: Annotated[dict[str, Decimal], NoDecode] = Field(default_factory=dict)
 
+    deployment_environment: str = Field(default="", max_length=63, pattern=r"^[a-z0-9_.-]*$")
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     backlog_poll_interval_s: float = Field(default=10.0, gt=0, le=600)
     audit_poll_interval_s: float = Field(default=60.0, gt=0, le=3600)
@@ -306,6 +303,11 @@ class Settings(BaseSettings):
             raise ValueError(f"a payment ceiling must be above 0 ({', '.join(zero)})")
         return value
 
+    @field_validator("deployment_environment", mode="before")
+    @classmethod
+    def _lower_environment(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -339,6 +341,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_payment_gateway(self) -> Settings:
+        if self.payment_simulated and self.payment_gateway_url is not None:
+            raise ValueError(
+                "PAYMENT_GATEWAY_URL and PAYMENT_SIMULATED=true are both set: keep one (the real "
+                "gateway, or the simulated one that moves no money)"
+            )
+        return self
+
     @property
     def fallback_endpoint(self) -> tuple[AnyHttpUrl | None, str] | None:
         """The fallback's base URL and model (each the primary's unless set), or None when
@@ -349,6 +360,15 @@ class Settings(BaseSettings):
             self.llm_fallback_base_url or self.openai_base_url,
             self.llm_fallback_model or self.openai_model,
         )
+
+    @property
+    def payment_gateway(self) -> GatewayKind | None:
+        """The gateway that pays refunds; None when neither is set (PAYMENT_TOPIC then refuses)."""
+        if self.payment_gateway_url is not None:
+            return GatewayKind.HTTP
+        if self.payment_simulated:
+            return GatewayKind.SIMULATED
+        return None
 
     @property
     def strategy(self) -> DecisionStrategy:
@@ -418,19 +438,42 @@ class Settings(BaseSettings):
         )
 
 
+def require_payment_gateway(settings: Settings) -> GatewayKind:
+    """The gateway PAYMENT_TOPIC pays through; nothing pays because a setting was forgotten."""
+    kind = settings.payment_gateway
+    if kind is None:
+        raise SettingsError(
+            f"invalid setting: {PAYMENT_TOPIC} needs PAYMENT_GATEWAY_URL (the real payment "
+            "gateway) or PAYMENT_SIMULATED=true (demo: no money moves), and neither is set; "
+            f"or leave {PAYMENT_TOPIC} out of WORKER_TOPICS"
+        )
+    return kind
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; a bad value raises SettingsError naming the variable, never the secret."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+        raise SettingsError(_describe(exc, _from_dotenv(overrides))) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def _from_dotenv(overrides: dict[str, object]) -> frozenset[str]:
+    """The fields whose value came from `.env`: the environment and overrides win over it."""
+    in_env = {name.lower() for name in os.environ}
+    dotenv = DotEnvSettingsSource(Settings).env_vars
+    return frozenset(name for name in dotenv if name not in in_env and name not in overrides)
+
+
+def _describe(exc: ValidationError, from_dotenv: frozenset[str] = frozenset()) -> str:
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
         message = err["msg"].removeprefix("Value error, ")
         # A check across settings (no location) names its variables in its own message.
-        problems.append(f"{loc[0].upper()}: {message}" if loc else message)
+        if not loc:
+            problems.append(message)
+            continue
+        source = " (from .env)" if loc[0] in from_dotenv else ""
+        problems.append(f"{loc[0].upper()}{source}: {message}")
     return "invalid setting " + "; ".join(problems)

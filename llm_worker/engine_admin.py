@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import requests
 
-from llm_worker.config import Settings, without_credentials
+from llm_worker.config import Settings, engine_url_hint, without_credentials
 from llm_worker.tls import certificate_problem, requests_verify
 
 PROCESS_KEY = "ticket-refund"
@@ -208,7 +208,7 @@ class EngineAdmin:
             tenant = f" for tenant {self.tenant_id}" if self.tenant_id else ""
             raise ProcessNotDeployedError(
                 f"process '{key}' is not deployed on the engine{tenant}; run `llm-worker deploy` "
-                "first"
+                f"first{engine_url_hint(self._base)}"
             ) from None
         return StartedInstance(
             id=str(body.get("id")),
@@ -389,9 +389,10 @@ class EngineAdmin:
                 "(check CAMUNDA_USERNAME and CAMUNDA_PASSWORD)"
             )
         if response.status_code >= 400:
+            hint = engine_url_hint(self._base) if response.status_code == 404 else ""
             raise EngineAdminError(
                 f"the engine could not {operation}: HTTP {response.status_code}"
-                f"{_engine_message(response)}"
+                f"{_engine_message(response)}{hint}"
             )
         if response.status_code == 204 or not response.content:
             return {}

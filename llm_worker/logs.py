@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import StrEnum
 from typing import Any
 
 import structlog
 
-from llm_worker.config import LogFormat, LogLevel
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
 
 # The external-task library logs every empty poll and every request at INFO; those lines
 # carry nothing an operator needs, so they are only shown when debugging.

@@ -65,6 +65,15 @@ ENGINE_ERRORS = Counter(
 LOCK_EXTENSIONS = Counter(
     "llm_worker_lock_extensions_total", "Locks extended for tasks still running.", ["topic"]
 )
+# Not in the contract's list: which gateway pays refunds, so that an alert sees a simulated
+# gateway in a deployment labelled production (DEPLOYMENT_ENVIRONMENT). Set by the app when
+# it takes process-refund-payment.
+PAYMENT_GATEWAY = Gauge(
+    "llm_worker_payment_gateway_info",
+    "1 for the gateway that pays refunds: gateway is http (PAYMENT_GATEWAY_URL) or simulated "
+    "(PAYMENT_SIMULATED=true, no money moves); environment is DEPLOYMENT_ENVIRONMENT.",
+    ["gateway", "environment"],
+)
 # Not in the contract's list: readiness as a metric, so alerts and the dashboard see an engine
 # outage per worker (the probe itself is only seen by Kubernetes). Bound to the process's
 # Health by ObservabilityServer.

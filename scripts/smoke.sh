@@ -6,9 +6,10 @@
 #
 # It starts its own compose project (llm-worker-smoke) on its own host ports (18080 Camunda,
 # 19090 Prometheus, 13000 Grafana) with two worker replicas, deciding from the rules alone
-# (DECISION_STRATEGY=rules, whatever .env says) and the simulated payment gateway; other
-# settings in .env still reach the workers, so keep the defaults of MANUAL_REVIEW_THRESHOLD
-# and PAYMENT_GATEWAY_URL (or move .env aside) for the expected outcomes. Then it:
+# (DECISION_STRATEGY=rules, whatever .env says) and the simulated payment gateway
+# (PAYMENT_SIMULATED=true: no money moves); other settings in .env still reach the workers, so
+# keep the default MANUAL_REVIEW_THRESHOLD and no PAYMENT_GATEWAY_URL (a worker refuses both
+# gateways at once), or move .env aside, for the expected outcomes. Then it:
 #   1. waits (bounded) until the engine answers, the deploy job has succeeded, the process
 #      and the demo groups exist, and every worker is healthy and ready;
 #   2. runs each case in docker/smoke/*.json: starts a ticket-refund instance through the
@@ -17,7 +18,8 @@
 #      passed and the process variables in the engine's history;
 #      cases with "paymentFailureRate" run afterwards, with the workers recreated at that
 #      PAYMENT_FAILURE_RATE (payment retries with back-off, then the operator task);
-#   3. checks that the workers' /metrics count the decisions, Prometheus scrapes both
+#   3. checks that the workers' /metrics count the decisions and say the gateway is the
+#      simulated one, Prometheus scrapes both
 #      replicas, and Grafana shows the provisioned dashboard without a login;
 #   4. tears everything down (trap), printing the logs first if anything failed.
 # Needs docker (with compose v2.24+), curl and jq; runs on bash 3.2 (macOS) too.
@@ -33,6 +35,7 @@ export CAMUNDA_PORT="${SMOKE_CAMUNDA_PORT:-18080}"
 export PROMETHEUS_PORT="${SMOKE_PROMETHEUS_PORT:-19090}"
 export GRAFANA_PORT="${SMOKE_GRAFANA_PORT:-13000}"
 export DECISION_STRATEGY=rules
+export PAYMENT_SIMULATED=true
 export PAYMENT_FAILURE_RATE=0
 
 ENGINE="http://localhost:${CAMUNDA_PORT}/engine-rest"
@@ -264,6 +267,14 @@ decisions_counted() {
   done
   ((total > 0))
 }
+payments_said_simulated() {
+  local index metrics
+  for ((index = 1; index <= REPLICAS; index++)); do
+    metrics=$(get "http://$(worker_address "$index")/metrics") || return 1
+    grep -q '^llm_worker_payment_gateway_info{environment="demo",gateway="simulated"} 1' \
+      <<<"$metrics" || return 1
+  done
+}
 prometheus_scrapes_every_worker() {
   get --get "http://localhost:${PROMETHEUS_PORT}/api/v1/query" --data-urlencode 'query=count(up{job="llm-worker"} == 1)' |
     jq -e --argjson n "$REPLICAS" '(.data.result[0].value[1] // "0" | tonumber) == $n'
@@ -275,5 +286,6 @@ grafana_shows_the_dashboard() {
 }
 
 wait_until 30 "the workers' /metrics count the decisions" decisions_counted
+wait_until 30 "the workers' /metrics say the payments are simulated" payments_said_simulated
 wait_until 90 "Prometheus scrapes all $REPLICAS workers" prometheus_scrapes_every_worker
 wait_until 90 "Grafana shows the dashboard to anonymous viewers" grafana_shows_the_dashboard

@@ -155,6 +155,8 @@ def worker_env(**settings: str | int | float) -> dict[str, str]:
         "LOG_LEVEL": "INFO",
         "METRICS_PORT": free_port(),
         "BACKLOG_POLL_INTERVAL_S": "5",
+        # Nothing pays by default: the tests' workers pay through the simulated gateway.
+        "PAYMENT_SIMULATED": "true",
     }
     return clean_env(**{**defaults, **{k.upper(): v for k, v in settings.items()}})
 

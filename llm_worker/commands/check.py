@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 
 from llm_worker.commands import UserError
-from llm_worker.config import DecisionStrategy, Settings, load_settings, without_credentials
+from llm_worker.config import (
+    PAYMENT_TOPIC,
+    Settings,
+    load_settings,
+    require_payment_gateway,
+    without_credentials,
+)
 from llm_worker.llm.pricing import price_table
 from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
 from llm_worker.refund.currency import Basis, CurrencyLimits, plain
 from llm_worker.refund.decider import AdviceError
+from llm_worker.refund.models import DecisionStrategy
 from llm_worker.runtime.engine import EngineClient, EngineError
 from llm_worker.tls import certificate_problem, openai_http_client
 
@@ -22,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Read when the LLM is first used; a mistake in it is a bad setting all the same.
     price_table(settings.llm_price_overrides)
+    payments = _payments(settings)
     print(
         f"settings: ok (topics {', '.join(settings.worker_topics)}, "
         f"concurrency {settings.worker_concurrency}, strategy {settings.strategy.value})"
@@ -30,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"payment ceiling: {_by_currency(settings.payment_ceiling, without_currency=False)}")
     print(f"tenant: {settings.camunda_tenant_id or 'none (all tasks the engine hands out)'}")
     print(f"tracing: {tracing.describe(settings)}")
+    print(f"payments: {payments}")
     print(f"engine: {_check_engine(settings)}")
     llm = _check_llm(settings)
     if llm:
@@ -99,6 +108,17 @@ def _check_fallback(settings: Settings) -> str | None:
     except AdviceError as error:
         raise UserError(f"fallback LLM {model} at {where} does not answer: {error}") from None
     return f"ok, {model} at {where} (answers chat completions)"
+
+
+def _payments(settings: Settings) -> str:
+    """Which gateway pays; a worker taking PAYMENT_TOPIC without one is a bad setting."""
+    if PAYMENT_TOPIC not in settings.worker_topics:
+        return f"none ({PAYMENT_TOPIC} not in WORKER_TOPICS)"
+    kind = require_payment_gateway(settings)
+    if settings.payment_gateway_url is not None:
+        where = without_credentials(str(settings.payment_gateway_url))
+        return f"{kind.describe()} ({where})"
+    return kind.describe()
 
 
 def _by_currency(limits: CurrencyLimits, *, without_currency: bool) -> str:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from llm_worker.commands import UserError, read_json
+from llm_worker.commands import read_case
 from llm_worker.config import Settings, load_settings
 from llm_worker.handlers.fare_rules import build_decider, output_variables
 from llm_worker.logs import configure_logging
@@ -17,10 +17,8 @@ from llm_worker.refund.audit import record
 from llm_worker.refund.inputs import PlainVariable
 
 
-def to_variables(data: Any, where: str) -> dict[str, PlainVariable]:
+def to_variables(data: Mapping[str, Any]) -> dict[str, PlainVariable]:
     """Input variables from JSON: plain values, or Camunda's {"value": ..., "type": ...}."""
-    if not isinstance(data, Mapping):
-        raise UserError(f"{where} must be a JSON object of process variables")
     variables: dict[str, PlainVariable] = {}
     for name, raw in data.items():
         if isinstance(raw, Mapping) and "value" in raw:
@@ -41,8 +39,7 @@ def task_budget_s(settings: Settings) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    data = read_json(args.file)
-    variables = to_variables(data, "stdin" if args.file == "-" else args.file)
+    variables = to_variables(read_case(args.file).variables)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     decider = build_decider(settings)

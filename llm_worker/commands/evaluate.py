@@ -12,11 +12,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from llm_worker.commands import UserError
+from llm_worker.commands import UserError, count
 from llm_worker.commands.decide import task_budget_s, to_variables
-from llm_worker.config import LogLevel, Settings, load_settings
+from llm_worker.config import Settings, load_settings
 from llm_worker.handlers.fare_rules import build_decider
-from llm_worker.logs import configure_logging
+from llm_worker.logs import LogLevel, configure_logging
 from llm_worker.refund.inputs import PlainVariable
 from llm_worker.refund.models import Decision, Source, Verdict
 
@@ -181,7 +181,7 @@ def load_cases(path: str, unlabelled: list[int] | None = None) -> list[LabelledC
         cases.append(
             LabelledCase(
                 id=str(item.get("id", f"line-{number}")),
-                variables=to_variables(item["variables"], f"{where} 'variables'"),
+                variables=to_variables(_object(item["variables"], f"{where} 'variables'")),
                 expected=expected,
                 expected_penalty=expected_penalty,
                 debatable=item.get("debatable") is True,
@@ -247,7 +247,8 @@ def render(summary: dict[str, Any]) -> str:
         )
     )
     lines.append(
-        f"automation: {summary['automatic_correct']} of {summary['automatic_labelled']} cases "
+        f"automation: {summary['automatic_correct']} of "
+        f"{count(summary['automatic_labelled'], 'case')} "
         f"labelled ALLOWED or WITH_PENALTY decided so ({summary['automation_rate'] * 100:.1f}%)"
     )
     if summary["unsafe_ids"]:
@@ -267,7 +268,10 @@ def run(args: argparse.Namespace) -> int:
     unlabelled: list[int] = []
     cases = load_cases(args.file, unlabelled)
     if unlabelled:
-        print(f"skipped {len(unlabelled)} cases without a label (expected: null)", file=sys.stderr)
+        print(
+            f"skipped {count(len(unlabelled), 'case')} without a label (expected: null)",
+            file=sys.stderr,
+        )
     settings = load_settings()
     # Per-decision audit lines would drown the report; warnings and errors still show.
     configure_logging(max(settings.log_level, LogLevel.WARNING, key=_rank), settings.log_format)
@@ -286,3 +290,9 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _num(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be a JSON object of process variables")
+    return value

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from llm_worker.commands import UserError
+from llm_worker.commands import UserError, count
 from llm_worker.config import load_settings
 from llm_worker.engine_admin import AUDIT_TASK, REVIEW_TASKS, EngineAdmin, EngineAdminError
 from llm_worker.history import MAX_PAGE_SIZE, CaseReader, FinishedCase
@@ -161,7 +161,7 @@ class Progress:
             return
         filled = self.WIDTH * done // self._total
         self._stream.write(
-            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{self._total} cases"
+            f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{count(self._total, 'case')}"
         )
         self._stream.flush()
 
@@ -169,6 +169,13 @@ class Progress:
         if self._on and self._total:
             self._stream.write("\n")
             self._stream.flush()
+
+
+def new_file_mode() -> int:
+    """The mode open() gives a new file: 0666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def export(
@@ -181,6 +188,9 @@ def export(
     handle, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     temp = Path(temp_name)
     try:
+        # mkstemp makes the file 0600; the export is for colleagues to read, as a file
+        # written by open() would be (0644 under the usual umask 022).
+        os.fchmod(handle, new_file_mode())
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for case in reader.cases(total):
                 line = case_line(case)
@@ -229,8 +239,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         admin.close()
     print(
-        f"exported {report.cases} cases to {out} ({report.manual} manual reviews, "
-        f"{report.audited} audits; {report.labelled} labelled, "
-        f"{report.cases - report.labelled} with expected: null)"
+        f"exported {count(report.cases, 'case')} to {out} "
+        f"({count(report.manual, 'manual review')}, {count(report.audited, 'audit')}; "
+        f"{report.labelled} labelled, {report.cases - report.labelled} with expected: null)"
     )
     return 0

@@ -8,21 +8,12 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from llm_worker.commands import UserError, read_json
+from llm_worker.commands import UserError, read_case
 from llm_worker.config import load_settings
 from llm_worker.engine_admin import EngineAdmin, EngineAdminError
 from llm_worker.runtime.variables import encode_value
 
 _TYPED_KEYS = frozenset({"value", "type", "valueInfo"})
-
-
-def read_variables(source: str) -> dict[str, Any]:
-    """The JSON object in FILE (or stdin for `-`); a mistake raises a one-line UserError."""
-    name = "stdin" if source == "-" else source
-    data = read_json(source)
-    if not isinstance(data, dict):
-        raise UserError(f"{name} must hold a JSON object of process variables")
-    return data
 
 
 def typed_variables(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -44,10 +35,12 @@ def typed_variables(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    values = read_variables(args.file)
-    variables = typed_variables(values)
-    booking = values.get("bookingId")
-    business_key = args.business_key or (booking if isinstance(booking, str) else None)
+    case = read_case(args.file)
+    variables = typed_variables(case.variables)
+    booking = case.variables.get("bookingId")
+    business_key = (
+        args.business_key or case.business_key or (booking if isinstance(booking, str) else None)
+    )
     admin = EngineAdmin.from_settings(load_settings())
     try:
         started = admin.start(variables, business_key=business_key)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from llm_worker.config import DecisionStrategy, Settings
+from llm_worker.config import Settings
 from llm_worker.observability import tracing
 from llm_worker.privacy.redaction import redact
 from llm_worker.refund.audit import record
 from llm_worker.refund.decider import Decider
-from llm_worker.refund.models import Decision, Verdict
+from llm_worker.refund.models import Decision, DecisionStrategy, Verdict
 from llm_worker.runtime.task import Complete, Handler, Task, TypedValue
 
 

@@ -7,7 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from llm_worker.config import Settings
+from llm_worker.config import Settings, require_payment_gateway
 from llm_worker.logs import get_logger
 from llm_worker.payment import (
     HttpPaymentGateway,
@@ -18,7 +18,7 @@ from llm_worker.payment import (
     SimulatedPaymentGateway,
     idempotency_key,
 )
-from llm_worker.refund.currency import CurrencyLimits
+from llm_worker.refund.currency import CurrencyLimits, plain
 from llm_worker.runtime.task import BpmnError, Complete, Handler, Task, TaskOutcome
 
 # The process retries this one with a back-off, then hands the case to an operator.
@@ -39,6 +39,8 @@ class InvalidPaymentError(ValueError):
 
 
 def build_gateway(settings: Settings) -> PaymentGateway:
+    """The gateway the settings name; SettingsError when they name none."""
+    require_payment_gateway(settings)
     if settings.payment_gateway_url is not None:
         return HttpPaymentGateway(
             str(settings.payment_gateway_url), timeout_s=settings.payment_timeout_s
@@ -68,7 +70,7 @@ def make_payment_handler(settings: Settings, gateway: PaymentGateway | None = No
         log.info(
             "refund paid",
             booking_id=payment.booking_id,
-            amount=str(payment.amount),
+            amount=plain(payment.amount),
             currency=payment.currency,
             payment_id=receipt.payment_id,
         )
@@ -95,12 +97,14 @@ def refund_payment(task: Task, ceiling: CurrencyLimits) -> RefundPayment:
         raise InvalidPaymentError("refundAmount is missing: enter the amount to refund and retry")
     if amount <= 0:
         raise InvalidPaymentError(
-            f"refundAmount is {amount}: only a positive amount can be paid; "
+            f"refundAmount is {plain(amount)}: only a positive amount can be paid; "
             "correct it or close the case"
         )
     price = _price(task.value("ticketPrice"))
     if price is not None and amount > price:
-        raise InvalidPaymentError(f"refundAmount {amount} is above the ticket price {price}")
+        raise InvalidPaymentError(
+            f"refundAmount {plain(amount)} is above the ticket price {plain(price)}"
+        )
     currency = task.value("currency")
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency.strip().upper()):
         raise InvalidPaymentError("currency is missing or not an ISO 4217 code such as USD")
@@ -114,7 +118,7 @@ def refund_payment(task: Task, ceiling: CurrencyLimits) -> RefundPayment:
         )
     if amount > limit.amount:
         raise InvalidPaymentError(
-            f"refundAmount {amount} {currency} is above the payment ceiling of "
+            f"refundAmount {plain(amount)} {currency} is above the payment ceiling of "
             f"{limit.describe(ceiling)}: correct the amount and retry, or pay it outside the "
             "process and close the case"
         )

@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+from llm_worker.logs import get_logger
+
+_log = get_logger(__name__)
+
 
 class Health:
     """The worker loop beats; engine calls report success. Probes read both."""
@@ -16,6 +20,7 @@ class Health:
         self._last_beat: float | None = None
         self._last_engine_ok: float | None = None
         self._engine_down = False
+        self._engine_down_since: float | None = None
         self._stopped = False
 
     def beat(self) -> None:
@@ -24,12 +29,20 @@ class Health:
 
     def engine_ok(self) -> None:
         with self._lock:
-            self._last_engine_ok = time.monotonic()
+            now = time.monotonic()
+            self._last_engine_ok = now
             self._engine_down = False
+            down_since, self._engine_down_since = self._engine_down_since, None
+        # Said by the first answer of any engine call (a backlog count, a completion), the
+        # moment /readyz turns 200 again, not when the next long poll happens to return.
+        if down_since is not None:
+            _log.info("engine reachable again", unreachable_s=round(now - down_since, 1))
 
     def engine_failed(self) -> None:
         with self._lock:
             self._engine_down = True
+            if self._engine_down_since is None:
+                self._engine_down_since = time.monotonic()
 
     def stopped(self) -> None:
         with self._lock:

@@ -1,6 +1,7 @@
 """Refund payment: the gateway protocol, a simulated gateway for demos and an HTTP gateway."""
 
 from llm_worker.payment.gateway import (
+    GatewayKind,
     PaymentDeclinedError,
     PaymentGateway,
     PaymentGatewayError,
@@ -12,6 +13,7 @@ from llm_worker.payment.http import HttpPaymentGateway
 from llm_worker.payment.simulated import SimulatedPaymentGateway
 
 __all__ = [
+    "GatewayKind",
     "HttpPaymentGateway",
     "PaymentDeclinedError",
     "PaymentGateway",

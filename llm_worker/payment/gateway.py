@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 # Bump only together with a migration plan: changing it would let a retried payment of a
@@ -18,6 +19,19 @@ def idempotency_key(process_instance_id: str) -> str:
     if not process_instance_id:
         raise ValueError("a payment needs the process instance id to derive its idempotency key")
     return hashlib.sha256(f"{_KEY_NAMESPACE}:{process_instance_id}".encode()).hexdigest()
+
+
+class GatewayKind(StrEnum):
+    """Which gateway pays: the real one (PAYMENT_GATEWAY_URL) or the simulated one, which moves
+    no money (PAYMENT_SIMULATED=true, for demos and tests)."""
+
+    HTTP = "http"
+    SIMULATED = "simulated"
+
+    def describe(self) -> str:
+        if self is GatewayKind.SIMULATED:
+            return "simulated: no money moves (PAYMENT_SIMULATED=true)"
+        return "real payments through PAYMENT_GATEWAY_URL"
 
 
 @dataclass(frozen=True)

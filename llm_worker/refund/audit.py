@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llm_worker.logs import get_logger
 from llm_worker.metrics import GUARDRAIL_OVERRIDES, REDACTIONS, REFUND_REQUESTS
+from llm_worker.refund.currency import plain
 from llm_worker.refund.models import Source, Verdict
 
 _log = get_logger("llm_worker.audit")
@@ -25,8 +26,8 @@ def record(verdict: Verdict, latency_s: float) -> None:
         provider=verdict.provider,
         model=verdict.model,
         prompt_version=verdict.prompt_version,
-        penalty=None if verdict.penalty is None else str(verdict.penalty),
-        refund=None if verdict.refund is None else str(verdict.refund),
+        penalty=None if verdict.penalty is None else plain(verdict.penalty),
+        refund=None if verdict.refund is None else plain(verdict.refund),
         currency=verdict.currency,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,

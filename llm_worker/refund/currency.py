@@ -155,6 +155,6 @@ class CurrencyLimits:
 
 
 def plain(amount: Decimal) -> str:
-    """An amount as people write it: 5000, 4600.50 (never 5E+3 or 5000.000)."""
-    whole = amount.to_integral_value()
-    return f"{whole:f}" if amount == whole else f"{amount:.2f}"
+    """An amount as every message and log line shows it: two decimals, 5000.00, 4600.50 (never
+    5E+3, 5000 in one line and 5000.00 in the next)."""
+    return f"{amount:.2f}"

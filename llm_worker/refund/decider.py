@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from llm_worker.config import DecisionStrategy
 from llm_worker.logs import get_logger
 from llm_worker.privacy.redaction import Redaction, redact
 from llm_worker.refund.currency import CurrencyLimits
@@ -18,6 +17,7 @@ from llm_worker.refund.inputs import CaseProblems, Variable, read_case
 from llm_worker.refund.models import (
     MAX_REASONING_CHARS,
     Decision,
+    DecisionStrategy,
     LlmAnswer,
     RefundCase,
     Source,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from enum import StrEnum
 
+from llm_worker.refund.currency import plain
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
 from llm_worker.refund.policy import RuleResult
 from llm_worker.refund.reading.lexicon import (
@@ -175,7 +176,7 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
     if case.ticket_price is not None and penalty > case.ticket_price:
         return _override(
             Guardrail.PENALTY_ABOVE_PRICE,
-            f"the fee {penalty} is above the ticket price {case.ticket_price}",
+            f"the fee {plain(penalty)} is above the ticket price {plain(case.ticket_price)}",
         )
     if rules.sure:
         if rules.decision is not Decision.WITH_PENALTY:
@@ -183,7 +184,9 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
         if rules.penalty != penalty:
             return _override(
                 Guardrail.PENALTY_MISMATCH,
-                f"the fee {penalty} differs from the {rules.penalty} the fare rules state",
+                f"the fee {plain(penalty)} differs from the "
+                f"{'no fee' if rules.penalty is None else plain(rules.penalty)} "
+                "the fare rules state",
             )
     else:
         text = case.fare_rules or ""

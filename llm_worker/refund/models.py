@@ -11,6 +11,14 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
+class DecisionStrategy(StrEnum):
+    """How the fare-rule text is read (DECISION_STRATEGY)."""
+
+    HYBRID = "hybrid"
+    LLM = "llm"
+    RULES = "rules"
+
+
 class Decision(StrEnum):
     ALLOWED = "ALLOWED"
     WITH_PENALTY = "WITH_PENALTY"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from llm_worker.refund.currency import CurrencyLimits
+from llm_worker.refund.currency import CurrencyLimits, plain
 from llm_worker.refund.models import Decision, RefundCase
 from llm_worker.refund.reading import Kind, Per, Reading, Scope, Statement
 from llm_worker.refund.reading.applying import quote, select
@@ -327,7 +327,7 @@ def _contradiction(group: list[Statement], step: int) -> RuleResult:
 
 
 def _money(amount: Decimal, currency: str | None) -> str:
-    return f"{amount:.2f} {currency}" if currency else f"{amount:.2f}"
+    return f"{plain(amount)} {currency}" if currency else plain(amount)
 
 
 def _article(word: str) -> str:

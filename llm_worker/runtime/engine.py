@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from llm_worker.config import Settings, without_credentials
+from llm_worker.config import Settings, engine_url_hint, without_credentials
 from llm_worker.logs import get_logger
 from llm_worker.metrics import ENGINE_ERRORS
 from llm_worker.observability import tracing
@@ -33,6 +33,11 @@ _log = get_logger(__name__)
 # Seconds the HTTP read timeout of a long poll exceeds the engine's asyncResponseTimeout.
 _LONG_POLL_MARGIN_S = 10.0
 _CONNECT_TIMEOUT_S = 5.0
+
+
+# Calls whose 404 means the REST API is not where CAMUNDA_URL points (for a task's own calls
+# it means the task is gone).
+_ROOT_OPERATIONS = frozenset({"fetch_and_lock", "count", "history_count", "list_locked", "version"})
 
 
 class EngineError(Exception):
@@ -431,9 +436,10 @@ class EngineClient(ExternalTaskClient):  # type: ignore[misc]
                 ENGINE_ERRORS.labels(operation=operation).inc()
                 self._health.engine_ok()
             # requests' own message quotes the URL, with any user:password written in it.
-            raise EngineError(
-                operation, without_credentials(str(exc)), response.status_code
-            ) from None
+            message = without_credentials(str(exc))
+            if response.status_code == 404 and operation in _ROOT_OPERATIONS:
+                message += engine_url_hint(self.base_url)
+            raise EngineError(operation, message, response.status_code) from None
         self._health.engine_ok()
         return response
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +34,6 @@ class Task:
     def value(self, name: str, default: Any = None) -> Any:
         var = self.variables.get(name)
         return default if var is None or var.value is None else var.value
-
-    def remaining_s(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,9 @@ def log_context(task: Task) -> dict[str, Any]:
         "topic": task.topic,
         "process_instance_id": task.process_instance_id,
         "business_key": task.business_key,
-        # only the characters the contract allows, so a variable cannot forge log content
-        "bookingId": _BOOKING_ID.sub("", booking)[:50] if isinstance(booking, str) else None,
+        # only the characters the contract allows, so a variable cannot forge log content; the
+        # handlers' own lines name it with the same key, so a line carries the booking once
+        "booking_id": _BOOKING_ID.sub("", booking)[:50] if isinstance(booking, str) else None,
     }
 
 
@@ -157,10 +158,6 @@ class Worker:
         self._client.abort_fetch()
         with self._slots:
             self._slots.notify_all()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
 
     def in_flight(self) -> int:
         with self._slots:
@@ -233,9 +230,8 @@ class Worker:
             )
             self._stopping.wait(delay)
             return []
-        if self._backoff.failures:
-            _log.info("engine reachable again", after_failures=self._backoff.failures)
-            self._backoff.reset()
+        # Health says "engine reachable again" as soon as any call gets an answer.
+        self._backoff.reset()
         if tasks:
             _log.debug("fetched tasks", count=len(tasks), asked=max_tasks)
         return tasks

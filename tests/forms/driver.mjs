@@ -161,9 +161,25 @@ function installHarness() {
     return match;
   }
 
+  // The form's data holds what the field shows: form-js hands typed text to the form only after
+  // a debounce (300 ms), and a change to another field re-renders this one from the form's data.
+  function synced(label) {
+    const element = find(label, null);
+    const form = window.__form;
+    const field = form.get('formFieldRegistry').get(fieldId(element));
+    if (!field || !field.key) return true;
+    const stored = form._getState().data[field.key];
+    const shown = control(label).value;
+    if (typeOf(element) === 'number') {
+      return shown === '' ? stored == null : Number(shown) === Number(stored);
+    }
+    return (stored ?? '') === shown;
+  }
+
   window.__harness = {
     fields: () => allFields().map(describe),
     control,
+    synced,
     option,
     isChecked: (label) => label.querySelector('input').checked,
     shownErrors: () => {
@@ -311,8 +327,18 @@ const commands = {
     await target.keyboard.press('KeyA');
     await target.keyboard.up('Control');
     await target.keyboard.press('Backspace');
-    await input.type(String(value));
+    // A comment goes in at once, as pasted: typed key by key under load, a pause past form-js's
+    // debounce lets a re-render from the form's data (still empty) wipe what was typed so far.
+    // Numbers and short text are typed, so the fields' key filtering (decimals) is exercised.
+    if (await input.evaluate((element) => element.tagName === 'TEXTAREA')) {
+      await target.keyboard.sendCharacter(String(value));
+    } else {
+      await input.type(String(value));
+    }
     await target.keyboard.press('Tab');
+    // Until the form holds the typed value, so the next field's typing cannot be re-rendered
+    // away by this one's late change (bounded: a value that never arrives fails the command).
+    await target.waitForFunction((label) => window.__harness.synced(label), { timeout: 5000 }, label);
     await settle(target);
     const shown = await input.evaluate((element) => element.value);
     await input.dispose();

@@ -26,8 +26,8 @@ from tests.integration.test_process_real_engine import (  # noqa: F401
     engine,
     form_schema,
 )
+from tests.repo.test_bpmn_audit_sample import bucket
 from tests.support import wait_until
-from tests.unit.test_bpmn_audit_sample import bucket
 
 pytestmark = [
     pytest.mark.integration,

@@ -182,8 +182,12 @@ def test_the_review_form_shows_the_case_as_the_rules_left_it(
     variables = manual_by_rules(clock, noShow=False).task("Manual review")
     open_form(form_browser, REVIEW_FORM, variables, "review-manual-by-rules")
     text = form_browser.text()
-    for shown in ("PNR7QK2LM", "YLOWUS", "6200 USD", "2030-02-01T10:00:00Z", "VOLUNTARY"):
+    for shown in ("PNR7QK2LM", "YLOWUS", "Ticket price\t6200.00 USD", "Purchased\t2030-01-05"):
         assert shown in text
+    # Readable labels and dates, not the codes and ISO timestamps the engine holds.
+    assert "Refund requested\t2030-02-01 10:00 UTC" in text
+    assert "Refund reason\tVoluntary" in text and "Flight status\tScheduled" in text
+    assert "VOLUNTARY" not in text and "SCHEDULED" not in text and "T10:00" not in text
     assert variables["llmReasoning"] in text
     assert "MANUAL: the fare rules need a person" in text
     assert "the policy rules, without the language model" in text
@@ -244,7 +248,7 @@ def test_approving_asks_for_the_amount_and_refuses_a_wrong_one(
     form_browser.choose("Approve or reject", "Approve the refund")
     amount = form_browser.field("Refund amount to pay")
     assert amount.required and amount.value == ""
-    assert "At most the ticket price, 620 USD" in amount.text
+    assert "At most the ticket price, 620.00 USD" in amount.text
     assert form_browser.submit().shown_errors == {"Refund amount to pay": ["Field is required."]}
 
     refused = {
@@ -308,9 +312,9 @@ def test_a_fee_the_check_read_is_a_suggestion_never_a_default(
     open_form(form_browser, REVIEW_FORM, route.task("Manual review"), "review-fee-no-price")
     text = form_browser.text()
     assert "the ticket price is not known" in text
-    assert "Fee the check read\t150 USD" in text
+    assert "Fee the check read\t150.00 USD" in text
     form_browser.choose("Approve or reject", "Approve the refund")
-    assert "The check read a fee of 150 USD" in form_browser.text()
+    assert "The check read a fee of 150.00 USD" in form_browser.text()
     amount = form_browser.field("Refund amount to pay")
     assert amount.value == "", "the operator types the amount"
     assert "The ticket price is not known" in amount.text
@@ -318,6 +322,38 @@ def test_a_fee_the_check_read_is_a_suggestion_never_a_default(
     route.complete("Task_ManualReview", form_browser.submit())
     route.pay()
     assert route.gateway.amounts == ["300.00 USD"]
+
+
+def test_without_a_currency_the_amounts_and_their_help_are_still_shown(
+    form_browser: FormBrowser, clock: FakeClock
+) -> None:
+    route = Route(
+        clock,
+        currency=None,
+        refundReason="SCHEDULE_CHANGE",
+        flightStatus=None,
+        requestDate="2030-02-01T10:00:00.000+0100",
+    )
+    route.decide(
+        fareRuleCheck="MANUAL",
+        decisionSource="FALLBACK",
+        llmReasoning="The fee's currency cannot be checked without the ticket's currency.",
+        llmProvider="openai",
+        llmModel="gpt-4o-mini",
+        penaltyAmount=75.5,
+    )
+    open_form(form_browser, REVIEW_FORM, route.task("Manual review"), "review-no-currency")
+    text = form_browser.text()
+    assert "Ticket price\t620.00\n" in text + "\n"
+    assert "Refund requested\t2030-02-01 10:00 UTC+01:00" in text
+    assert "Refund reason\tSchedule change" in text
+    assert "Flight status\tnot given (taken as scheduled)" in text
+    form_browser.choose("Approve or reject", "Approve the refund")
+    assert "The check read a fee of 75.50: the ticket price less that fee is 544.50." in (
+        form_browser.text()
+    )
+    amount = form_browser.field("Refund amount to pay")
+    assert "At most the ticket price, 620.00, less any fee the fare rules charge." in amount.text
 
 
 def test_the_escalated_review_is_the_same_form_for_the_manager(
@@ -344,7 +380,7 @@ def test_after_three_gateway_failures_the_form_says_so_and_retries(
     text = form_browser.text()
     assert "The payment gateway failed 3 attempts in a row" in text
     assert GATEWAY_DOWN in text
-    assert "Amount sent for payment\t470 USD" in text
+    assert "Amount sent for payment\t470.00 USD" in text
     assert form_browser.field("Resolution").value is None
     assert form_browser.submit().shown_errors == {"Resolution": ["Field is required."]}
     form_browser.choose("Resolution", "Retry the payment now")
@@ -442,9 +478,9 @@ def test_the_audit_form_shows_the_paid_refund_and_asks_a_verdict(
     route.pay()
     open_form(form_browser, AUDIT_FORM, route.task("Audit automatic refund"), "audit")
     text = form_browser.text()
-    for shown in ("WITH_PENALTY: refundable less a fee", "Fee the check read\t150 USD"):
+    for shown in ("WITH_PENALTY: refundable less a fee", "Fee the check read\t150.00 USD"):
         assert shown in text
-    assert "Refunded\t470 USD" in text and "Payment\tPAY-1" in text
+    assert "Refunded\t470.00 USD" in text and "Payment\tPAY-1" in text
     assert form_browser.element_text("pre") == FARE_RULES
     assert form_browser.submit().shown_errors == {
         "Was the automatic decision right?": ["Field is required."]

@@ -239,7 +239,13 @@ def test_decide_and_eval_against_the_real_server(server: LlamaServer, tmp_path: 
 def test_check_against_the_real_server(
     server: LlamaServer, engine: EngineEmulator, tmp_path: Path
 ) -> None:
-    base = {"CAMUNDA_URL": engine.url, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
+    # A worker that decides only: `check` then asks for no payment gateway.
+    base = {
+        "CAMUNDA_URL": engine.url,
+        "WORKER_TOPICS": TOPIC,
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": server.base_url,
+    }
     listed = run_cli("check", env=clean_env(**base, OPENAI_MODEL=MODEL), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert f"llm: ok, {MODEL} at {server.base_url}" in listed.stdout
@@ -258,7 +264,12 @@ def test_check_passes_against_a_server_without_a_model_list(
     engine: EngineEmulator, tmp_path: Path
 ) -> None:
     with FakeLLM(models=False, token_parameters=("max_tokens",)) as llm:
-        env = clean_env(CAMUNDA_URL=engine.url, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=llm.base_url)
+        env = clean_env(
+            CAMUNDA_URL=engine.url,
+            WORKER_TOPICS=TOPIC,
+            OPENAI_API_KEY=KEY,
+            OPENAI_BASE_URL=llm.base_url,
+        )
         done = run_cli("check", env=env, cwd=tmp_path)
         chats = llm.chat_requests()
     assert done.returncode == 0, done.stderr

@@ -60,3 +60,26 @@ def test_readyz_follows_an_engine_outage(
     assert probe(health_url)[0] == 200
     task_id = engine.create_task("analyze-fare-rules", {"bookingId": "AFTER-1"})
     engine.wait_for(lambda: engine.completion(task_id), message="work resumes after the outage")
+
+
+@pytest.mark.integration
+def test_the_engine_is_said_reachable_again_when_readyz_is_back(
+    engine: EngineEmulator, start_worker: StartWorker
+) -> None:
+    # The default 20 s long poll: the line must not wait for the next poll to return.
+    worker = start_worker(
+        CAMUNDA_URL=engine.url, WORKER_TOPICS="analyze-fare-rules", BACKLOG_POLL_INTERVAL_S=1
+    )
+    ready_url = f"{worker.metrics_url}/readyz"
+    wait_until(lambda: probe(ready_url)[0] == 200, timeout=20, message="ready before the outage")
+    engine.outage("refuse")
+    try:
+        wait_until(lambda: probe(ready_url)[0] == 503, timeout=20, message="503 in the outage")
+    finally:
+        engine.recover()
+    wait_until(lambda: probe(ready_url)[0] == 200, timeout=20, message="ready after recovery")
+    # Well under the 20 s long poll that used to hold the line back.
+    worker.wait_for_log(
+        lambda e: e.get("event") == "engine reachable again", timeout=5, message="the line"
+    )
+    assert worker.stop() == 0

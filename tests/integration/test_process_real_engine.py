@@ -38,7 +38,9 @@ class RealEngine:
         self.http = requests.Session()
         self.admin = EngineAdmin(self.url)
         self.instances: list[str] = []
-        settings = load_settings(decision_strategy="rules", payment_failure_rate=0.0)
+        settings = load_settings(
+            decision_strategy="rules", payment_simulated=True, payment_failure_rate=0.0
+        )
         self.handlers: dict[str, Handler] = {
             FARE_RULES_TOPIC: make_fare_rules_handler(settings),
             PAYMENT_TOPIC: make_payment_handler(settings),

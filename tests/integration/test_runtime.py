@@ -306,7 +306,7 @@ def test_a_handler_bug_is_reported_as_failure_with_retries_down_to_an_incident(
     failure_logs = [
         e for e in worker.logs() if e.get("event") == "handler failed; reporting the failure"
     ]
-    assert failure_logs and all(e.get("bookingId") == "BUG" for e in failure_logs)
+    assert failure_logs and all(e.get("booking_id") == "BUG" for e in failure_logs)
     assert all(e.get("task_id") == bug.id for e in failure_logs)
     assert worker.stop() == 0
 

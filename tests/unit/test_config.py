@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from llm_worker.app import build_registry
 from llm_worker.config import (
     ALL_TOPICS,
-    DecisionStrategy,
-    LogFormat,
     SettingsError,
+    engine_url_hint,
     load_settings,
+    require_payment_gateway,
     without_credentials,
 )
+from llm_worker.logs import LogFormat
+from llm_worker.payment import GatewayKind
 from llm_worker.refund.currency import CurrencyLimits
+from llm_worker.refund.models import DecisionStrategy
 
 
 def test_defaults_run_on_rules_without_a_key() -> None:
@@ -77,6 +81,66 @@ def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> No
     settings = load_settings()
     assert settings.log_format is LogFormat.JSON
     assert settings.metrics_port == 9999
+
+
+def test_a_bad_value_from_dotenv_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("WORKER_CONCURRENCY=0\nLLM_TIMEOUT_S=-1\n")
+    monkeypatch.setenv("LLM_TIMEOUT_S", "-2")  # the environment wins over .env
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "WORKER_CONCURRENCY (from .env): " in message
+    assert "LLM_TIMEOUT_S: " in message and "LLM_TIMEOUT_S (from .env)" not in message
+
+
+def test_nothing_pays_by_default() -> None:
+    settings = load_settings()
+    assert settings.payment_gateway is None
+    with pytest.raises(SettingsError) as raised:
+        require_payment_gateway(settings)
+    message = str(raised.value)
+    assert "PAYMENT_GATEWAY_URL" in message and "PAYMENT_SIMULATED=true" in message
+    assert "no money moves" in message and "\n" not in message
+
+
+def test_the_payment_gateway_is_the_one_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENT_SIMULATED", "true")
+    assert require_payment_gateway(load_settings()) is GatewayKind.SIMULATED
+    monkeypatch.setenv("PAYMENT_SIMULATED", "false")
+    monkeypatch.setenv("PAYMENT_GATEWAY_URL", "https://payments.internal/refunds")
+    assert require_payment_gateway(load_settings()) is GatewayKind.HTTP
+
+
+def test_a_real_and_a_simulated_gateway_at_once_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYMENT_SIMULATED", "true")
+    monkeypatch.setenv("PAYMENT_GATEWAY_URL", "https://payments.internal/refunds")
+    with pytest.raises(SettingsError, match=r"PAYMENT_GATEWAY_URL and PAYMENT_SIMULATED=true"):
+        load_settings()
+
+
+def test_a_worker_without_the_payment_topic_needs_no_gateway(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORKER_TOPICS", "analyze-fare-rules")
+    settings = load_settings()
+    assert settings.payment_gateway is None
+    assert build_registry(settings).topics == ("analyze-fare-rules",)
+    monkeypatch.setenv("WORKER_TOPICS", "analyze-fare-rules,process-refund-payment")
+    with pytest.raises(SettingsError, match="PAYMENT_GATEWAY_URL"):
+        build_registry(load_settings())
+
+
+@pytest.mark.parametrize("value", ["Production", " production "])
+def test_the_deployment_environment_is_a_lower_case_label(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", value)
+    assert load_settings().deployment_environment == "production"
+    monkeypatch.setenv("DEPLOYMENT_ENVIRONMENT", "prod env")
+    with pytest.raises(SettingsError, match="DEPLOYMENT_ENVIRONMENT"):
+        load_settings()
 
 
 @pytest.mark.parametrize("strategy", ["llm", "hybrid"])
@@ -238,3 +302,10 @@ def test_unsupported_otel_settings_name_the_variable(
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=rf"^invalid setting {name}: .*{message}"):
         load_settings()
+
+
+def test_the_engine_url_hint_is_only_for_a_url_without_engine_rest() -> None:
+    assert engine_url_hint("http://camunda:8080/engine-rest") == ""
+    assert engine_url_hint("http://camunda:8080/engine-rest/") == ""
+    assert "ends in /engine-rest" in engine_url_hint("http://camunda:8080")
+    assert "ends in /engine-rest" in engine_url_hint("http://camunda:8080/camunda")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import structlog.testing
+
 from llm_worker.observability.health import Health
 
 
@@ -48,3 +50,16 @@ def test_stopped_wins_over_everything() -> None:
     health.stopped()
     assert health.liveness_problem() == "worker stopped"
     assert health.readiness_problem() == "worker stopped"
+
+
+def test_the_first_answer_after_a_failure_says_the_engine_is_back_once() -> None:
+    health = Health(liveness_window_s=60, readiness_window_s=60)
+    with structlog.testing.capture_logs() as logs:
+        health.engine_ok()
+        health.engine_failed()
+        health.engine_failed()
+        health.engine_ok()
+        health.engine_ok()
+    back = [entry for entry in logs if entry["event"] == "engine reachable again"]
+    assert len(back) == 1
+    assert back[0]["log_level"] == "info" and back[0]["unreachable_s"] >= 0

@@ -63,10 +63,10 @@ def test_the_limit_says_where_it_comes_from() -> None:
         return limit.describe(LIMITS)
 
     assert described("EUR") == (
-        "4000 EUR (5000 USD converted at the reference exchange rates of 2025-01-02)"
+        "4000.00 EUR (5000.00 USD converted at the reference exchange rates of 2025-01-02)"
     )
-    assert described("GBP") == "3500 GBP"
-    assert described(None) == "5000 (the case names no currency)"
+    assert described("GBP") == "3500.00 GBP"
+    assert described(None) == "5000.00 (the case names no currency)"
 
 
 def test_the_shipped_rates_are_dated_and_cover_the_usual_currencies() -> None:
@@ -92,7 +92,12 @@ def test_ordinary_tickets_in_other_currencies_are_under_the_default_threshold(
 
 @pytest.mark.parametrize(
     ("amount", "text"),
-    [(Decimal(5000), "5000"), (Decimal("5E+3"), "5000"), (Decimal("4600.5"), "4600.50")],
+    [
+        (Decimal(5000), "5000.00"),
+        (Decimal("5E+3"), "5000.00"),
+        (Decimal("4600.5"), "4600.50"),
+        (Decimal("670"), "670.00"),
+    ],
 )
 def test_plain_amounts(amount: Decimal, text: str) -> None:
     assert plain(amount) == text

@@ -10,11 +10,17 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import DecisionStrategy
 from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.decider import Advice, AdviceError, Decider
 from llm_worker.refund.inputs import PlainVariable
-from llm_worker.refund.models import Decision, LlmAnswer, RefundCase, Source, Usage
+from llm_worker.refund.models import (
+    Decision,
+    DecisionStrategy,
+    LlmAnswer,
+    RefundCase,
+    Source,
+    Usage,
+)
 
 NOW = datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
 

@@ -12,12 +12,18 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from llm_worker.config import DecisionStrategy
 from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.decider import Advice, Decider
 from llm_worker.refund.guardrails import Guardrail, check_answer, numbers_in
 from llm_worker.refund.inputs import PlainVariable
-from llm_worker.refund.models import Decision, FlightStatus, LlmAnswer, RefundCase, Source
+from llm_worker.refund.models import (
+    Decision,
+    DecisionStrategy,
+    FlightStatus,
+    LlmAnswer,
+    RefundCase,
+    Source,
+)
 from llm_worker.refund.policy import decide_by_text
 from llm_worker.refund.reading import read_fare_rules
 

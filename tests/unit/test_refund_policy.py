@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import DecisionStrategy
 from llm_worker.refund.currency import REFERENCE_RATES_DATE, CurrencyLimits
 from llm_worker.refund.decider import Decider
 from llm_worker.refund.inputs import PlainVariable
 from llm_worker.refund.models import (
     Decision,
+    DecisionStrategy,
     FlightStatus,
     RefundCase,
     RefundReason,
@@ -125,7 +125,7 @@ def test_step3_the_threshold_is_converted_for_other_currencies() -> None:
     result = decide(case(ticket_price=Decimal(4300), currency="EUR"))  # 5000 USD ~ 4265 EUR
     assert (result.decision, result.step) == (Decision.MANUAL, 3)
     assert result.reasoning == (
-        "Ticket price 4300.00 EUR is above the manual-review threshold of 4265 EUR (5000 USD "
+        "Ticket price 4300.00 EUR is above the manual-review threshold of 4265.00 EUR (5000.00 USD "
         f"converted at the reference exchange rates of {REFERENCE_RATES_DATE.isoformat()})."
     )
 
@@ -136,7 +136,7 @@ def test_step3_a_currency_of_its_own_replaces_the_converted_threshold() -> None:
     assert decide_by_facts(below, thresholds) is None
     above = decide_by_facts(case(ticket_price=Decimal("4600.01"), currency="EUR"), thresholds)
     assert above is not None and (above.decision, above.step) == (Decision.MANUAL, 3)
-    assert "above the manual-review threshold of 4600 EUR." in above.reasoning
+    assert "above the manual-review threshold of 4600.00 EUR." in above.reasoning
 
 
 def test_step3_a_currency_without_a_threshold_is_manual() -> None:
@@ -151,7 +151,7 @@ def test_step3_a_price_without_a_currency_is_compared_as_it_is() -> None:
     result = decide(case(fare_rules=rules, ticket_price=Decimal("5000.01"), currency=None))
     assert (result.decision, result.step) == (Decision.MANUAL, 3)
     assert result.reasoning == (
-        "Ticket price 5000.01 is above the manual-review threshold of 5000 (the case names no "
+        "Ticket price 5000.01 is above the manual-review threshold of 5000.00 (the case names no "
         "currency)."
     )
 

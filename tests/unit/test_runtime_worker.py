@@ -262,12 +262,13 @@ def test_log_lines_during_a_task_carry_its_context(engine: EngineEmulator) -> No
     assert context["topic"] == TOPIC
     assert context["business_key"] == "bk-1"
     assert context["process_instance_id"] == engine.task(task_id).process_instance_id
-    assert context["bookingId"] == "AB12evil"
+    assert context["booking_id"] == "AB12evil"
+    assert "bookingId" not in context  # one booking field, the key the handlers' lines use
 
 
 def test_log_context_without_a_booking_id() -> None:
     task = Task("t", TOPIC, "w", None, None, None, {}, 0.0)
-    assert log_context(task)["bookingId"] is None
+    assert log_context(task)["booking_id"] is None
 
 
 @pytest.mark.parametrize("status", ["refuse", "503"])

@@ -21,7 +21,8 @@ import pytest
 from dockerfile_parse import DockerfileParser
 from prometheus_client import CollectorRegistry
 
-from llm_worker.config import LogFormat, Settings
+from llm_worker.config import Settings
+from llm_worker.logs import LogFormat
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
 

@@ -4,6 +4,7 @@ layout, data source and provisioning hold together."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,21 @@ def test_check_fails_on_a_stale_file(tmp_path: Path) -> None:
 def test_every_required_panel_is_there() -> None:
     titles = {panel["title"] for panel in dashboard()["panels"]}
     assert titles >= REQUIRED_PANELS
+
+
+def test_every_panel_an_alert_runbook_cites_is_on_the_dashboard() -> None:
+    """A runbook names dashboard panels in double quotes; each must be a panel's title."""
+    alerts = yaml.safe_load((ROOT / "docker" / "prometheus" / "alerts.yml").read_text())
+    titles = {panel["title"] for panel in dashboard()["panels"]}
+    cited = {
+        (rule["alert"], " ".join(name.split()))
+        for group in alerts["groups"]
+        for rule in group["rules"]
+        for name in re.findall(r'"([^"]+)"', rule["annotations"].get("runbook", ""))
+    }
+    assert len(cited) >= 5  # the runbooks do lead to the dashboard
+    missing = sorted((alert, name) for alert, name in cited if name not in titles)
+    assert not missing, f"runbooks cite panels the dashboard lacks: {missing}"
 
 
 def test_panels_have_unique_ids_and_do_not_overlap() -> None:

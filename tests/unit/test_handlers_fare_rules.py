@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from llm_worker.config import LogFormat, LogLevel, Settings
+from llm_worker.config import Settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
-from llm_worker.logs import configure_logging
+from llm_worker.logs import LogFormat, LogLevel, configure_logging
 from llm_worker.runtime.task import Complete, Task, TypedValue
 from tests.fakes.llm import Answer, FakeLLM, ObeyInjection, ServerError
 from tests.fakes.task import handler_task

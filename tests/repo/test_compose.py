@@ -23,6 +23,7 @@ import yaml
 
 from llm_worker.cli import build_parser
 from llm_worker.config import Settings
+from llm_worker.payment import GatewayKind
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -231,6 +232,38 @@ def test_without_a_key_the_stack_decides_from_the_rules(model: dict[str, Any]) -
         **{k.lower(): v for k, v in environment.items()},
     )
     assert with_key.strategy.value == "hybrid"
+
+
+def test_the_demo_stack_pays_through_the_simulated_gateway_and_says_so(
+    model: dict[str, Any],
+) -> None:
+    environment = service(model, WORKER)["environment"]
+    settings = Settings(_env_file=None, **{k.lower(): v for k, v in environment.items()})  # type: ignore[call-arg]
+    assert settings.payment_gateway is GatewayKind.SIMULATED
+    assert settings.deployment_environment == "demo"
+
+
+def test_a_real_gateway_in_dot_env_replaces_the_simulated_one(tmp_path: Path) -> None:
+    shutil.copy(COMPOSE_FILE, tmp_path / "docker-compose.yml")
+    (tmp_path / ".env").write_text(
+        "PAYMENT_GATEWAY_URL=http://payments.internal/refunds\n"
+        "PAYMENT_SIMULATED=false\n"
+        "DEPLOYMENT_ENVIRONMENT=production\n"
+    )
+    result = subprocess.run(
+        [tool("docker-compose"), "config", "--format", "json"],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    environment = service(json.loads(result.stdout), WORKER)["environment"]
+    settings = Settings(_env_file=None, **{k.lower(): v for k, v in environment.items()})  # type: ignore[call-arg]
+    assert settings.payment_gateway is GatewayKind.HTTP
+    assert settings.deployment_environment == "production"
 
 
 def _example_lines() -> list[tuple[str, str]]:

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from llm_worker.config import Settings, load_settings
+from llm_worker.config import Settings, SettingsError, load_settings, require_payment_gateway
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
+from llm_worker.payment import GatewayKind
 from tests.k8s_helpers import Obj, render_builds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,6 +148,56 @@ def test_every_configmap_key_is_a_setting_and_the_values_load(
                 env.setenv(key, value)
             settings = load_settings()
         assert settings.metrics_port == int(config["METRICS_PORT"])
+
+
+def _settings_of(objects: list[Obj], monkeypatch: pytest.MonkeyPatch, **secret: str) -> Settings:
+    """The settings a worker pod of this build reads: its ConfigMap, plus `secret`'s keys."""
+    with monkeypatch.context() as env:
+        for field in Settings.model_fields:
+            env.delenv(field.upper(), raising=False)
+        for key, value in {**_worker_config(objects), **secret}.items():
+            env.setenv(key, value)
+        return load_settings()
+
+
+@pytest.mark.parametrize("build", ["production", "production-keda"])
+def test_production_never_simulates_payments(
+    builds: dict[str, list[Obj]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, build: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    objects = builds[build]
+    assert _worker_config(objects).get("PAYMENT_SIMULATED", "false") == "false"
+    settings = _settings_of(objects, monkeypatch)
+    assert settings.deployment_environment == "production"
+    # Without the gateway URL in the Secret the pods refuse to start, naming both settings.
+    with pytest.raises(SettingsError, match=r"PAYMENT_GATEWAY_URL.*PAYMENT_SIMULATED=true"):
+        require_payment_gateway(settings)
+    paid = _settings_of(objects, monkeypatch, PAYMENT_GATEWAY_URL="https://payments.internal/r")
+    assert require_payment_gateway(paid) is GatewayKind.HTTP
+
+
+def test_the_local_cluster_pays_through_the_simulated_gateway(
+    builds: dict[str, list[Obj]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = _settings_of(builds["local"], monkeypatch)
+    assert require_payment_gateway(settings) is GatewayKind.SIMULATED
+    assert settings.deployment_environment == "local"
+
+
+def test_the_payment_gateway_url_comes_from_the_optional_secret(
+    builds: dict[str, list[Obj]],
+) -> None:
+    for name, objects in builds.items():
+        _, container = _worker(objects)
+        env = {e["name"]: e for e in container["env"]}
+        ref = env["PAYMENT_GATEWAY_URL"]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"], ref["optional"]) == (
+            "llm-worker-secrets",
+            "PAYMENT_GATEWAY_URL",
+            True,
+        ), name
+        assert "PAYMENT_GATEWAY_URL" not in _worker_config(objects), name
 
 
 def test_secrets_are_never_in_a_configmap(builds: dict[str, list[Obj]]) -> None:

@@ -1,4 +1,4 @@
-"""`llm-worker decide` and `llm-worker eval` in-process: output, summary and user mistakes."""
+"""`llm-worker decide` in-process (llm_worker/commands/decide.py): output and user mistakes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from llm_worker.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 CASE = {
     "bookingId": "PNR-9",
     "fareRules": "CHARGE USD 100 FOR CANCEL/REFUND.",
@@ -51,7 +50,11 @@ def test_decide_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     [
         (None, "cannot read"),
         ("{not json", "is not valid JSON"),
-        ("[1, 2]", "must be a JSON object"),
+        ("[1, 2]", "must hold a JSON object of process variables"),
+        ("{}", "holds no process variables (a case needs at least bookingId)"),
+        ('{"variables": {}}', "holds no process variables"),
+        ('{"variables": {"bookingId": "B"}, "processDefinitionKey": "x"}', "REST start body"),
+        ('{"variables": {"bookingId": "B"}, "businessKey": 7}', "businessKey must be a string"),
     ],
 )
 def test_decide_user_mistakes_are_one_line(
@@ -66,61 +69,12 @@ def test_decide_user_mistakes_are_one_line(
     assert "\n" not in err and "Traceback" not in err
 
 
-def test_eval_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "cases.jsonl"
-    lines = [
-        {"id": "a", "variables": CASE, "expected": "WITH_PENALTY", "expectedPenalty": 100},
-        {"id": "b", "variables": {**CASE, "fareRules": "Fully refundable."}, "expected": "MANUAL"},
-        {"id": "c", "variables": {**CASE, "fareRules": "NON-REFUNDABLE"}, "expected": "manual"},
-        {"id": "d", "variables": CASE, "expected": "WITH_PENALTY", "expectedPenalty": 90},
-    ]
-    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
-    assert main(["eval", str(path), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert (summary["cases"], summary["correct"], summary["accuracy"]) == (4, 2, 0.5)
-    assert summary["unsafe_approvals"] == 1 and summary["unsafe_ids"] == ["b"]
-    assert summary["confusion"]["MANUAL"] == {"ALLOWED": 1, "WITH_PENALTY": 0, "MANUAL": 1}
-    assert summary["confusion"]["WITH_PENALTY"]["WITH_PENALTY"] == 2
-    assert [m["id"] for m in summary["mistakes"]] == ["b", "d"]
-    assert summary["llm_calls"] == 0 and summary["strategy"] == "rules"
-    assert set(summary["latency_s"]) == {"mean", "p50", "p95", "max"}
-
-
-def test_eval_text_report(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", str(REPO / "examples" / "fare_rules_eval.jsonl")]) == 0
-    out = capsys.readouterr().out
-    assert "accuracy:" in out and "confusion matrix" in out and "unsafe approvals: 0" in out
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("", "has no cases"),
-        ('{"variables": {}}', "needs an object with 'variables' and 'expected'"),
-        ('{"variables": {}, "expected": "MAYBE"}', "expected must be one of"),
-        ('{"variables": [], "expected": "MANUAL"}', "must be a JSON object"),
-        ("nope", "line 1 is not valid JSON"),
-    ],
-)
-def test_eval_user_mistakes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
-) -> None:
-    path = tmp_path / "cases.jsonl"
-    path.write_text(content)
-    assert main(["eval", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err
-
-
-@pytest.mark.parametrize("command", ["decide", "eval"])
-def test_a_binary_file_is_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
-) -> None:
+def test_a_binary_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "case.bin"
     path.write_bytes(b"\xff\xfe\x00{")
-    assert main([command, str(path)]) == 2
+    assert main(["decide", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"llm-worker {command}: {path} is not UTF-8 text"
+    assert err == f"llm-worker decide: {path} is not UTF-8 text"
 
 
 class _BadStdin(io.StringIO):
@@ -140,7 +94,7 @@ def test_decide_stdin_not_utf8(
     ("text", "message"),
     [
         ("", "stdin is not valid JSON: Expecting value"),
-        ('"a string"', "stdin must be a JSON object of process variables"),
+        ('"a string"', "stdin must hold a JSON object of process variables"),
     ],
 )
 def test_decide_stdin_mistakes_name_stdin(
@@ -150,3 +104,17 @@ def test_decide_stdin_mistakes_name_stdin(
     assert main(["decide", "-"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"llm-worker decide: {message}") and "\n" not in err
+
+
+def test_decide_reads_a_rest_start_body_as_start_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "case.json"
+    plain.write_text(json.dumps(CASE))
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"businessKey": "PNR-9", "variables": CASE}))
+    assert main(["decide", str(plain)]) == 0
+    from_plain = json.loads(capsys.readouterr().out)
+    assert main(["decide", str(body)]) == 0
+    assert json.loads(capsys.readouterr().out) == from_plain
+    assert from_plain["fareRuleCheck"] == "WITH_PENALTY"

@@ -163,7 +163,7 @@ def test_an_allowed_case_reviewed_for_its_unknown_amount_is_not_audited(clock: F
 def test_the_audit_form_asks_only_for_the_verdict() -> None:
     """The case is read-only text; how it renders is tested in a real browser
     (tests/integration/test_forms_browser.py)."""
-    from tests.unit.test_bpmn_structure import form_fields
+    from tests.repo.test_bpmn_structure import form_fields
 
     fields = form_fields("ticket-refund-audit")
     assert set(fields) == {"auditVerdict", "auditPenaltyAmount", "auditComment"}

@@ -54,10 +54,12 @@ def plain(value: Any) -> Any:
 
 
 def stack_settings(payment_failure_rate: float) -> Settings:
-    """What smoke.sh runs the stack with: no LLM, the simulated payment gateway."""
+    """What smoke.sh runs the stack with: no LLM, the simulated payment gateway (the
+    PAYMENT_SIMULATED=true that docker-compose.yml sets, test_compose.py checks)."""
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         decision_strategy="rules",
+        payment_simulated=True,
         payment_failure_rate=payment_failure_rate,
     )
 

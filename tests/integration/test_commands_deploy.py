@@ -145,6 +145,20 @@ def test_start_reads_stdin_and_takes_an_explicit_business_key(
     assert state.instances[0].business_key == "case-9"
 
 
+def test_start_reads_a_rest_start_body_as_decide_does(
+    admin_engine: tuple[EngineEmulator, AdminState],
+) -> None:
+    engine, state = admin_engine
+    assert cli(engine, "deploy").returncode == 0
+    body = {"businessKey": "case-7", "variables": {"bookingId": "X1", "ticketPrice": 200.5}}
+    result = cli(engine, "start", "-", stdin=json.dumps(body))
+    assert result.returncode == 0, result.stderr
+    (instance,) = state.instances
+    assert instance.business_key == "case-7"
+    assert set(instance.variables) == {"bookingId", "ticketPrice"}
+    assert instance.variables["ticketPrice"]["type"] == "Double"
+
+
 def test_start_before_deploy_says_what_to_do(
     admin_engine: tuple[EngineEmulator, AdminState],
 ) -> None:
@@ -162,6 +176,8 @@ def test_start_before_deploy_says_what_to_do(
     [
         ("{not json", "stdin is not valid JSON: Expecting property name"),
         ("[1, 2]", "stdin must hold a JSON object of process variables"),
+        ("{}", "stdin holds no process variables (a case needs at least bookingId)"),
+        ('{"variables": {"bookingId": "B"}, "processDefinitionKey": "x"}', "REST start body"),
         ('{"fareRules": {"text": "x"}}', "variable fareRules: an object must be a typed value"),
         ('{"legs": [1, 2]}', "variable legs: lists are not process variables"),
     ],

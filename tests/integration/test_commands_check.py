@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, run_cli, worker_env
+from llm_worker.config import FARE_RULES_TOPIC
+from tests.conftest import StartWorker, free_port, run_cli, worker_env
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.llm import FakeLLM
 
@@ -138,11 +139,94 @@ def test_shows_the_review_threshold_and_payment_ceiling_by_currency(
     assert result.returncode == 0, result.stderr
     lines = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in result.stdout.splitlines()}
     review, ceiling = lines["review threshold"], lines["payment ceiling"]
-    assert review.startswith("USD 5000, EUR 4600 (set), GBP 3645*, ")
-    assert "JPY 720000*, " in review and "INR 428500*, " in review
+    assert review.startswith("USD 5000.00, EUR 4600.00 (set), GBP 3645.00*, ")
+    assert "JPY 720000.00*, " in review and "INR 428500.00*, " in review
     assert review.endswith(
-        ", XOF 3000000 (set) (* 5000 USD converted at the reference exchange rates of "
-        "2025-06-30; without a currency 5000)"
+        ", XOF 3000000.00 (set) (* 5000.00 USD converted at the reference exchange rates of "
+        "2025-06-30; without a currency 5000.00)"
     )
-    assert ceiling.startswith("USD 10000, EUR 8530*, GBP 7290*, ")
-    assert ceiling.endswith("(* 10000 USD converted at the reference exchange rates of 2025-06-30)")
+    assert ceiling.startswith("USD 10000.00, EUR 8530.00*, GBP 7290.00*, ")
+    assert ceiling.endswith(
+        "(* 10000.00 USD converted at the reference exchange rates of 2025-06-30)"
+    )
+
+
+# ---- which gateway pays -----------------------------------------------------------------------
+
+NO_GATEWAY = (
+    "invalid setting: process-refund-payment needs PAYMENT_GATEWAY_URL (the real payment "
+    "gateway) or PAYMENT_SIMULATED=true (demo: no money moves), and neither is set; or leave "
+    "process-refund-payment out of WORKER_TOPICS"
+)
+
+
+def test_check_says_which_gateway_pays(tmp_path: Path, engine: EngineEmulator) -> None:
+    # worker_env asks for the simulated gateway, as the demo stack does.
+    simulated = check(tmp_path, CAMUNDA_URL=engine.url)
+    assert simulated.returncode == 0, simulated.stderr
+    assert "payments: simulated: no money moves (PAYMENT_SIMULATED=true)\n" in simulated.stdout
+    real = check(
+        tmp_path,
+        CAMUNDA_URL=engine.url,
+        PAYMENT_SIMULATED="false",
+        PAYMENT_GATEWAY_URL=f"http://pay:{PASSWORD}@127.0.0.1:9/refunds",
+    )
+    assert real.returncode == 0, real.stderr
+    assert (
+        "payments: real payments through PAYMENT_GATEWAY_URL (http://127.0.0.1:9/refunds)\n"
+        in real.stdout
+    )
+    assert PASSWORD not in real.stdout + real.stderr
+    rules_only = check(
+        tmp_path, CAMUNDA_URL=engine.url, PAYMENT_SIMULATED="false", WORKER_TOPICS=FARE_RULES_TOPIC
+    )
+    assert rules_only.returncode == 0, rules_only.stderr
+    assert "payments: none (process-refund-payment not in WORKER_TOPICS)\n" in rules_only.stdout
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_taking_payments_without_a_gateway_does_not_start(
+    tmp_path: Path, engine: EngineEmulator, command: str
+) -> None:
+    env = worker_env(CAMUNDA_URL=engine.url, PAYMENT_SIMULATED="false")
+    result = run_cli(command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"llm-worker {command}: {NO_GATEWAY}"
+    assert "settings: ok" not in result.stdout
+    assert not engine.fetch_requests()
+
+
+def test_the_start_log_and_a_metric_say_a_simulated_gateway_pays(
+    engine: EngineEmulator, start_worker: StartWorker
+) -> None:
+    worker = start_worker(CAMUNDA_URL=engine.url, DEPLOYMENT_ENVIRONMENT="production")
+    starting = worker.wait_for_log(lambda e: e.get("event") == "starting")
+    assert starting["payments"] == "simulated: no money moves (PAYMENT_SIMULATED=true)"
+    warning = worker.wait_for_log(
+        lambda e: str(e.get("event")).startswith("payments are simulated")
+    )
+    assert warning["level"] == "warning" and warning["environment"] == "production"
+    assert (
+        'llm_worker_payment_gateway_info{environment="production",gateway="simulated"} 1.0'
+        in worker.metrics()
+    )
+
+
+def test_a_camunda_url_without_engine_rest_gets_the_hint(
+    tmp_path: Path, engine: EngineEmulator
+) -> None:
+    root = engine.url.removesuffix("/engine-rest")
+    assert root != engine.url
+    result = check(tmp_path, CAMUNDA_URL=root)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "404" in line
+    assert line.endswith(
+        "; CAMUNDA_URL must be the engine's REST base, which ends in /engine-rest, "
+        "e.g. http://localhost:8080/engine-rest)"
+    )
+    start = run_cli(
+        "start", "-", env=worker_env(CAMUNDA_URL=root), cwd=tmp_path, stdin='{"bookingId": "X1"}'
+    )
+    assert start.returncode != 0
+    assert "ends in /engine-rest" in start.stderr

@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import structlog.testing
 
-from llm_worker.config import PAYMENT_TOPIC, load_settings
+from llm_worker.config import PAYMENT_TOPIC, SettingsError, load_settings
 from llm_worker.handlers.payment import (
     PAYMENT_API_ERROR,
     PAYMENT_INVALID_REQUEST,
@@ -87,7 +88,7 @@ def test_declined_payment_goes_to_an_operator() -> None:
         ({"refundAmount": True}, "refundAmount is not a number"),
         ({"refundAmount": float("nan")}, "not a finite number"),
         ({"refundAmount": "1.23456"}, "more than 3 decimals"),
-        ({"refundAmount": 500, "ticketPrice": 400.0}, "above the ticket price 400"),
+        ({"refundAmount": 500, "ticketPrice": 400.0}, "above the ticket price 400.00"),
         ({"currency": None}, "currency is missing"),
         ({"currency": "US Dollar"}, "ISO 4217"),
         ({"bookingId": None}, "bookingId is missing"),
@@ -140,13 +141,22 @@ def test_retries_of_one_instance_pay_once_with_the_simulated_gateway() -> None:
 
 
 def test_settings_choose_the_gateway() -> None:
-    assert isinstance(build_gateway(load_settings()), SimulatedPaymentGateway)
+    simulated = build_gateway(load_settings(payment_simulated=True))
+    assert isinstance(simulated, SimulatedPaymentGateway)
     http = build_gateway(load_settings(payment_gateway_url="http://127.0.0.1:9/pay"))
     assert isinstance(http, HttpPaymentGateway)
 
 
+def test_nothing_pays_unless_a_gateway_is_named() -> None:
+    with pytest.raises(SettingsError) as info:
+        make_payment_handler(load_settings())
+    message = str(info.value)
+    assert "PAYMENT_GATEWAY_URL" in message and "PAYMENT_SIMULATED=true" in message
+    assert "\n" not in message
+
+
 def test_failure_rate_setting_reaches_the_simulated_gateway() -> None:
-    handler = make_payment_handler(load_settings(payment_failure_rate=1.0))
+    handler = make_payment_handler(load_settings(payment_simulated=True, payment_failure_rate=1.0))
     outcome = handler(_task(**GOOD))
     assert outcome == BpmnError(
         PAYMENT_API_ERROR, "simulated payment gateway failure (PAYMENT_FAILURE_RATE=1)"
@@ -179,8 +189,8 @@ def test_an_amount_above_the_payment_ceiling_goes_to_the_operator(price: float |
     outcome = handler(_task(**{**GOOD, "refundAmount": 200000.0, "ticketPrice": price}))
     assert outcome == BpmnError(
         PAYMENT_INVALID_REQUEST,
-        "refundAmount 200000 USD is above the payment ceiling of 20000 USD: correct the amount "
-        "and retry, or pay it outside the process and close the case",
+        "refundAmount 200000.00 USD is above the payment ceiling of 20000.00 USD: correct the "
+        "amount and retry, or pay it outside the process and close the case",
     )
     assert gateway.calls == []
 
@@ -195,7 +205,7 @@ def test_the_payment_ceiling_is_converted_for_other_currencies() -> None:
     outcome = handler(_task(**{**GOOD, "refundAmount": 17060.01, "currency": "EUR"}))
     assert isinstance(outcome, BpmnError) and outcome.code == PAYMENT_INVALID_REQUEST
     assert outcome.message.startswith(
-        "refundAmount 17060.01 EUR is above the payment ceiling of 17060 EUR (20000 USD "
+        "refundAmount 17060.01 EUR is above the payment ceiling of 17060.00 EUR (20000.00 USD "
         "converted at the reference exchange rates of "
     )
     assert len(gateway.calls) == 1
@@ -223,3 +233,12 @@ def test_a_currency_without_a_payment_ceiling_goes_to_the_operator() -> None:
         "case, or ask for the currency to be added",
     )
     assert gateway.calls == []
+
+
+def test_the_paid_amount_is_logged_with_two_decimals() -> None:
+    with structlog.testing.capture_logs() as logs:
+        make_payment_handler(load_settings(), RecordingGateway())(
+            _task(**{**GOOD, "refundAmount": 670})
+        )
+    (paid,) = [entry for entry in logs if entry["event"] == "refund paid"]
+    assert paid["amount"] == "670.00"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from llm_worker.commands.reviews import Progress
+from llm_worker.commands.reviews import Progress, new_file_mode
 from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.engine_admin import AUDIT_TASK
 from llm_worker.refund.labels import INPUT_VARIABLES
@@ -148,6 +150,10 @@ def test_exports_every_reviewed_and_audited_case_page_by_page(
     assert result.returncode == 0, result.stderr
     assert "exported 5 cases" in result.stdout
     assert "2 manual reviews, 3 audits; 2 labelled, 3 with expected: null" in result.stdout
+    # Readable by colleagues as any file the user writes: 0666 less the umask (0644 under 022).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
     assert "[#" not in result.stderr  # no progress bar when stderr is not a terminal
     exported = lines(out)
     assert [x["id"] for x in exported] == [
@@ -303,3 +309,12 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only() -> None:
     assert terminal.getvalue().endswith(f"\r[{'#' * 30}] 4/4 cases\n")
     assert "[#######.......................] 1/4 cases" in terminal.getvalue()
     assert pipe.getvalue() == ""
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_the_export_file_mode_follows_the_umask(umask: int, mode: int) -> None:
+    previous = os.umask(umask)
+    try:
+        assert new_file_mode() == mode
+    finally:
+        os.umask(previous)

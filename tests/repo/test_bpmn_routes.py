@@ -343,7 +343,9 @@ def test_the_local_stacks_smoke_cases_take_the_route_they_expect(
     start_variables = {k: v["value"] for k, v in case["start"]["variables"].items()}
     run = ProcessRun(start_variables, clock)
     settings = load_settings(
-        decision_strategy="rules", payment_failure_rate=case.get("paymentFailureRate", 0.0)
+        decision_strategy="rules",
+        payment_simulated=True,
+        payment_failure_rate=case.get("paymentFailureRate", 0.0),
     )
     handlers = {
         FARE_RULES_TOPIC: make_fare_rules_handler(settings),
