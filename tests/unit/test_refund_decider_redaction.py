@@ -150,14 +150,14 @@ def test_explain_shows_kinds_and_positions_without_values(llm: FakeLLM) -> None:
     from llm_worker.commands.decide import to_variables
 
     variables = to_variables({"bookingId": "X1", "fareRules": E_TICKET, "currency": "USD",
-                              "ticketPrice": 1250.0}, "test")  # fmt: skip
+                              "ticketPrice": 1250.0})  # fmt: skip
     text = decider.explain(variables)
     assert "replaced whenever the text goes to an LLM (BOOKING 1, CARD 1, DOCUMENT 1" in text
     assert "NAME at line 2, column 7 (13 chars) -> [NAME]" in text
     for value in E_TICKET_PERSONAL:
         assert value not in text.split("personal data replaced")[1], value
     assert "the LLM would see the text unchanged" in decider.explain(
-        to_variables({"bookingId": "X2", "fareRules": FARE_RULE}, "test")
+        to_variables({"bookingId": "X2", "fareRules": FARE_RULE})
     )
     assert "LLM_REDACT=false" in build_decider(settings(llm, llm_redact=False)).explain(variables)
     assert "strategy rules" in build_decider(Settings()).explain(variables)
