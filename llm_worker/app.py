@@ -67,6 +67,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         shutdown_grace_s=settings.shutdown_grace_s,
         max_retries=settings.task_max_retries,
         retry_timeout_ms=settings.task_retry_timeout_ms,
+        poll_timeout_ms=settings.async_response_timeout_ms,
     )
 
 
