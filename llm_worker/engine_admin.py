@@ -16,6 +16,8 @@ PROCESS_KEY = "ticket-refund"
 # User tasks of bpmn/ticket-refund.bpmn whose outcomes `reviews export` and the audit count read.
 REVIEW_TASKS = ("Task_ManualReview", "Task_EscalatedReview")
 AUDIT_TASK = "Task_AuditRefund"
+# The audit's SLA timer: an audit nobody takes in time ends through it, as not audited.
+AUDIT_SLA_EVENT = "Boundary_AuditSla"
 DEPLOYMENT_NAME = "ticket-refund"
 DEPLOYMENT_SOURCE = "llm-worker deploy"
 # What a deployment carries: diagrams, decision tables and Camunda Forms.

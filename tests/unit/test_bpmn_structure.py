@@ -179,7 +179,7 @@ def test_every_flow_node_is_named_and_so_is_every_branch() -> None:
 
 def test_every_path_ends_at_a_named_end_event() -> None:
     ends = {el.get("name") for el in nodes() if kind(el) == "endEvent"}
-    assert ends == {"Refunded", "Rejected", "Payment escalated", "Audited"}
+    assert ends == {"Refunded", "Rejected", "Payment escalated", "Audited", "Not audited"}
     sources = {flow.get("sourceRef") for flow in flows()}
     for el in nodes():
         if kind(el) != "endEvent":
@@ -230,11 +230,16 @@ def test_counters_and_defaults_are_set_by_the_process_at_start() -> None:
     variables: dict[str, Any] = {}
     for listener in listeners:
         juel.evaluate(str(listener.get("expression")), variables)
-    assert variables == {"apiErrorCount": 0, "reviewSla": "PT2H", "auditRate": 0.05}
-    variables = {"reviewSla": "PT45M"}
+    assert variables == {
+        "apiErrorCount": 0,
+        "reviewSla": "PT2H",
+        "auditSla": "P7D",
+        "auditRate": 0.05,
+    }
+    variables = {"reviewSla": "PT45M", "auditSla": "P2D"}
     for listener in listeners:
         juel.evaluate(str(listener.get("expression")), variables)
-    assert variables["reviewSla"] == "PT45M"
+    assert (variables["reviewSla"], variables["auditSla"]) == ("PT45M", "P2D")
     assert "apiErrorCount" not in WORKER_OUTPUTS
 
 
