@@ -36,6 +36,14 @@ _PROCESS_DEFINITION = 6
 _MAX_MESSAGE = 400
 
 
+# Camunda's default generalResourceWhitelistPattern ("[a-zA-Z0-9]+|camunda-admin") refuses the
+# '-' in the contract's group ids (refund-operators, ...): an engine where demo users are created
+# must allow it. Camunda Run takes it from this environment variable (docker-compose.yml).
+ID_PATTERN_WITH_HYPHENS = "[a-zA-Z0-9-]+|camunda-admin"
+ID_PATTERN_VARIABLE = "CAMUNDA_BPM_GENERICPROPERTIES_PROPERTIES_GENERALRESOURCEWHITELISTPATTERN"
+_INVALID_ID = "is not a valid resource identifier"
+
+
 class EngineAdminError(Exception):
     """The engine refused a request; the message is one line an operator can act on."""
 
@@ -207,6 +215,18 @@ class EngineAdmin:
         Idempotent: everything that exists already is left as it is (a demo user's password
         is never reset). The demo password is the user id unless `password_for` names one.
         """
+        try:
+            return self._ensure_demo_users(password_for)
+        except EngineAdminError as exc:
+            if _INVALID_ID not in str(exc):
+                raise
+            raise EngineAdminError(
+                f"{exc} (the engine's generalResourceWhitelistPattern refuses '-' in ids, as "
+                f"Camunda's default does: allow it, e.g. '{ID_PATTERN_WITH_HYPHENS}'; on Camunda "
+                f"Run set {ID_PATTERN_VARIABLE})"
+            ) from None
+
+    def _ensure_demo_users(self, password_for: Mapping[str, str] | None) -> DemoSetup:
         report = DemoSetup()
         for group, group_name in GROUP_NAMES.items():
             if not self._exists(f"/group/{quote(group, safe='')}", "read a group"):

@@ -62,6 +62,7 @@ class ExportReport:
     labelled: int = 0
     manual: int = 0
     audited: int = 0
+    not_audited: int = 0
 
 
 def parse_moment(text: str, option: str) -> datetime:
@@ -183,6 +184,10 @@ def export(
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for case in reader.cases(total):
+                if case.task(AUDIT_TASK, *REVIEW_TASKS) is None:
+                    # An audit nobody took before its auditSla: no human answer to export.
+                    report.not_audited += 1
+                    continue
                 line = case_line(case)
                 stream.write(json.dumps(line, ensure_ascii=False) + "\n")
                 report.cases += 1
@@ -232,5 +237,11 @@ def run(args: argparse.Namespace) -> int:
         f"exported {report.cases} cases to {out} ({report.manual} manual reviews, "
         f"{report.audited} audits; {report.labelled} labelled, "
         f"{report.cases - report.labelled} with expected: null)"
+        + (
+            f"; {report.not_audited} audit{'s' if report.not_audited > 1 else ''} nobody took, "
+            "skipped"
+            if report.not_audited
+            else ""
+        )
     )
     return 0

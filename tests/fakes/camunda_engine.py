@@ -22,6 +22,7 @@ from types import TracebackType
 
 import requests
 
+from llm_worker.engine_admin import ID_PATTERN_VARIABLE, ID_PATTERN_WITH_HYPHENS
 from tests.support import REPO_ROOT, free_port, wait_until
 
 PROJECT = REPO_ROOT / "tests" / "camunda-engine"
@@ -120,7 +121,13 @@ class CamundaEngine:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 ["java", *JAVA_OPTIONS, "-jar", str(self.jar), f"--server.port={self.port}"],
-                env={**os.environ, "ENGINE_DB_DIR": str(self.db_dir / "h2")},
+                env={
+                    **os.environ,
+                    "ENGINE_DB_DIR": str(self.db_dir / "h2"),
+                    # As docker-compose.yml configures Camunda Run: ids with '-' (the demo
+                    # groups), set the same way, through the environment.
+                    ID_PATTERN_VARIABLE: ID_PATTERN_WITH_HYPHENS,
+                },
                 cwd=self.db_dir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -237,6 +237,22 @@ def test_kind_and_time_window_select_the_cases(
     assert "A-LATER" not in [x["id"] for x in lines(later)]
 
 
+def test_an_audit_nobody_took_is_not_exported(
+    setup: tuple[EngineEmulator, HistoryState, Cases], tmp_path: Path
+) -> None:
+    """Its SLA ended it: a finished instance that ran the audit task (cancelled) and has no
+    verdict, which the engine's executedActivityIdIn still matches."""
+    engine, _, cases = setup
+    expired = cases.automatic("OLD-AUDIT", CANCELLED_CASE, "ALLOWED", refundAmount=400.0)
+    expired.advance(timedelta(days=7, minutes=1))
+    assert expired.ended
+    out = tmp_path / "all.jsonl"
+    result = export(engine, out, "--since", SINCE)
+    assert result.returncode == 0, result.stderr
+    assert "OLD-AUDIT" not in [x["id"] for x in lines(out)]
+    assert "1 audit nobody took, skipped" in result.stdout
+
+
 def test_an_engine_outage_midway_leaves_no_file_that_looks_complete(
     setup: tuple[EngineEmulator, HistoryState, Cases], tmp_path: Path
 ) -> None:
