@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 # @ibm/telemetry-js (a dependency of form-js's Carbon styles) otherwise reports installs and runs.
 export IBM_TELEMETRY_DISABLED := true
 
-.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean llama-server camunda-engine eval-local-llm
+.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader clean llama-server camunda-engine demo eval-local-llm
 
 test: setup lint pytest
 
@@ -76,6 +76,11 @@ camunda-engine: setup
 
 pytest: llama-server camunda-engine
 	$(BIN)/pytest -q
+
+# The whole product without Docker: the real engine (port 8080, DEMO_PORT), the deploy with the
+# demo users and one worker with the simulated payment gateway; Ctrl-C stops everything.
+demo: camunda-engine
+	$(PY) scripts/demo.py
 
 # Not in CI (slow: about 15 s an LLM call on 2 cores): `llm-worker eval`, strategies hybrid and
 # llm, with Qwen2.5-Coder-1.5B-Instruct behind llama-server.
