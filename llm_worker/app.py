@@ -10,12 +10,13 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings, without_credentials
+from llm_worker.config import Settings, without_credentials
 from llm_worker.logs import configure_logging, get_logger
 from llm_worker.observability.audits import AuditPoller
 from llm_worker.observability.backlog import BacklogPoller
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.runtime.engine import EngineClient
 from llm_worker.runtime.registry import TopicRegistry
 from llm_worker.runtime.task import Handler

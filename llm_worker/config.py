@@ -18,11 +18,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from llm_worker.process import ALL_TOPICS
 from llm_worker.refund.currency import REFERENCE_RATES, REFERENCE_RATES_DATE, CurrencyLimits
-
-FARE_RULES_TOPIC = "analyze-fare-rules"
-PAYMENT_TOPIC = "process-refund-payment"
-ALL_TOPICS = (FARE_RULES_TOPIC, PAYMENT_TOPIC)
 
 
 class DecisionStrategy(StrEnum):

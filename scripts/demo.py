@@ -20,7 +20,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from llm_worker.engine_admin import DEMO_USERS  # noqa: E402
+from llm_worker.admin.engine import DEMO_USERS  # noqa: E402
 from tests.fakes.camunda_engine import CamundaEngine, EngineBuildError, build  # noqa: E402
 
 

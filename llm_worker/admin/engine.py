@@ -11,21 +11,13 @@ from urllib.parse import quote
 import requests
 
 from llm_worker.config import Settings, without_credentials
+from llm_worker.process import AUDITORS, MANAGERS, OPERATORS, PROCESS_KEY
 
-PROCESS_KEY = "ticket-refund"
-# User tasks of bpmn/ticket-refund.bpmn whose outcomes `reviews export` and the audit count read.
-REVIEW_TASKS = ("Task_ManualReview", "Task_EscalatedReview")
-AUDIT_TASK = "Task_AuditRefund"
-# The audit's SLA timer: an audit nobody takes in time ends through it, as not audited.
-AUDIT_SLA_EVENT = "Boundary_AuditSla"
 DEPLOYMENT_NAME = "ticket-refund"
 DEPLOYMENT_SOURCE = "llm-worker deploy"
 # What a deployment carries: diagrams, decision tables and Camunda Forms.
 RESOURCE_SUFFIXES = (".bpmn", ".dmn", ".form")
 
-OPERATORS = "refund-operators"
-MANAGERS = "refund-managers"
-AUDITORS = "refund-auditors"
 TASK_FILTER_NAME = "Refund cases"
 
 # Authorization resource types and the grant type, as the engine numbers them.

@@ -25,10 +25,10 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from llm_worker.engine_admin import AUDIT_SLA_EVENT, AUDIT_TASK, PROCESS_KEY
 from llm_worker.logs import get_logger
 from llm_worker.metrics import REFUND_AUDITS, REFUND_AUDITS_EXPIRED
 from llm_worker.observability.periodic import PeriodicPoller
+from llm_worker.process import AUDIT_SLA_EVENT, AUDIT_TASK, AUDIT_VERDICT, PROCESS_KEY
 from llm_worker.refund.labels import AuditVerdict
 
 _log = get_logger(__name__)
@@ -41,7 +41,7 @@ def audit_query(verdict: AuditVerdict) -> dict[str, Any]:
         "processDefinitionKey": PROCESS_KEY,
         "completed": True,
         "executedActivityIdIn": [AUDIT_TASK],
-        "variables": [{"name": "auditVerdict", "operator": "eq", "value": verdict.value}],
+        "variables": [{"name": AUDIT_VERDICT, "operator": "eq", "value": verdict.value}],
     }
 
 

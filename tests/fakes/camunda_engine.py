@@ -22,7 +22,7 @@ from types import TracebackType
 
 import requests
 
-from llm_worker.engine_admin import ID_PATTERN_VARIABLE, ID_PATTERN_WITH_HYPHENS
+from llm_worker.admin.engine import ID_PATTERN_VARIABLE, ID_PATTERN_WITH_HYPHENS
 from tests.support import REPO_ROOT, free_port, wait_until
 
 PROJECT = REPO_ROOT / "tests" / "camunda-engine"

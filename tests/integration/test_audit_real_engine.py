@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
+from llm_worker.admin.history import CaseReader
 from llm_worker.commands.reviews import case_line
 from llm_worker.commands.start import typed_variables
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK, AUDITORS
-from llm_worker.history import CaseReader
 from llm_worker.observability.audits import audit_query
 from llm_worker.observability.health import Health
+from llm_worker.process import AUDIT_TASK, AUDITORS, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.refund.labels import AuditVerdict
 from llm_worker.runtime.engine import EngineClient
 from tests.integration.test_process_real_engine import (  # noqa: F401

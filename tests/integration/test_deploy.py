@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker.engine_admin import (
+from llm_worker.admin.engine import (
     ID_PATTERN_VARIABLE,
     ID_PATTERN_WITH_HYPHENS,
     EngineAdmin,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from llm_worker.admin.engine import EngineAdmin
 from llm_worker.commands.start import typed_variables
-from llm_worker.engine_admin import EngineAdmin
 from tests.conftest import WorkerProcess, clean_env, run_cli, worker_env
 from tests.fakes.camunda_engine import CamundaEngine, build
 from tests.fakes.llm import Answer, FakeLLM

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import requests
 
+from llm_worker.admin.engine import EngineAdmin, deployment_resources
 from llm_worker.commands.start import typed_variables
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
-from llm_worker.engine_admin import EngineAdmin, deployment_resources
+from llm_worker.config import load_settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.runtime.task import BpmnError, Complete, Handler, Task
 from llm_worker.runtime.variables import decode_variables, encode_variables
 from tests.conftest import REPO_ROOT

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from llm_worker.commands.reviews import Progress
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK
+from llm_worker.process import AUDIT_TASK, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.refund.labels import INPUT_VARIABLES
 from tests.conftest import run_cli, worker_env
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time

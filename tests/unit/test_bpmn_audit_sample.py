@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK, AUDITORS
+from llm_worker.process import AUDIT_TASK, AUDITORS, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from tests.fakes import juel
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
 

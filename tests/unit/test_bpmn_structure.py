@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import ALL_TOPICS, PAYMENT_TOPIC
-from llm_worker.engine_admin import MANAGERS, OPERATORS, PROCESS_KEY
 from llm_worker.handlers.payment import PAYMENT_ERROR_CODES
+from llm_worker.process import ALL_TOPICS, MANAGERS, OPERATORS, PAYMENT_TOPIC, PROCESS_KEY
 from tests.contract import START_INPUTS
 from tests.fakes import juel
 

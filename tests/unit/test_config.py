@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 
 from llm_worker.config import (
-    ALL_TOPICS,
     DecisionStrategy,
     LogFormat,
     SettingsError,
     load_settings,
     without_credentials,
 )
+from llm_worker.process import ALL_TOPICS
 from llm_worker.refund.currency import CurrencyLimits
 
 

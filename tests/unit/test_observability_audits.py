@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK
 from llm_worker.observability.audits import AuditPoller, audit_query, expired_audit_query
 from llm_worker.observability.health import Health
+from llm_worker.process import AUDIT_TASK, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.refund.labels import AuditVerdict
 from llm_worker.runtime.engine import EngineClient
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import PAYMENT_TOPIC, load_settings
+from llm_worker.config import load_settings
 from llm_worker.handlers.payment import (
     PAYMENT_API_ERROR,
     PAYMENT_INVALID_REQUEST,
@@ -23,6 +23,7 @@ from llm_worker.payment import (
     SimulatedPaymentGateway,
     idempotency_key,
 )
+from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
 from tests.fakes.task import handler_task
 
