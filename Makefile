@@ -7,7 +7,7 @@ PY     := $(BIN)/python
 # @ibm/telemetry-js (a dependency of form-js's Carbon styles) otherwise reports installs and runs.
 export IBM_TELEMETRY_DISABLED := true
 
-.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader bench-redaction clean llama-server eval-local-llm
+.PHONY: test setup lint lint-python lint-bpmn lint-prometheus lint-docker lint-k8s pytest lock bench bench-reader bench-redaction clean llama-server camunda-engine demo eval-local-llm
 
 test: setup lint pytest
 
@@ -26,9 +26,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # promtool and the Prometheus server come from Debian's `prometheus` package; the browser the
-# form tests render the forms in is Debian's `chromium` (puppeteer-core downloads none).
+# form tests render the forms in is Debian's `chromium` (puppeteer-core downloads none); Java 17
+# and Maven build the real Camunda engine the real_engine tests run against.
 .tools-installed:
-	missing="$$(command -v promtool >/dev/null 2>&1 || echo prometheus) $$(command -v chromium >/dev/null 2>&1 || echo chromium)"; \
+	missing="$$(command -v promtool >/dev/null 2>&1 || echo prometheus) $$(command -v chromium >/dev/null 2>&1 || echo chromium) $$(command -v java >/dev/null 2>&1 || echo openjdk-17-jdk-headless) $$(command -v mvn >/dev/null 2>&1 || echo maven)"; \
 	[ -z "$$(echo $$missing)" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null)
 	@# The package may start its own server on :9090; the tests run theirs on ephemeral ports.
 	(systemctl disable --now prometheus || service prometheus stop) >/dev/null 2>&1 || true
@@ -67,8 +68,19 @@ lint-k8s:
 llama-server: $(VENV)/.installed
 	$(PY) -m tests.fakes.llama_server build
 
-pytest: llama-server
+# The real Camunda 7.24 engine of the real_engine tests (tests/camunda-engine): built once with
+# Maven (about 1.5 min the first time on a machine, downloads cached in ~/.m2) into
+# ~/.cache/llm-worker, keyed by its sources; the tests start it on a free port per session.
+camunda-engine: setup
+	$(PY) -m tests.fakes.camunda_engine build
+
+pytest: llama-server camunda-engine
 	$(BIN)/pytest -q
+
+# The whole product without Docker: the real engine (port 8080, DEMO_PORT), the deploy with the
+# demo users and one worker with the simulated payment gateway; Ctrl-C stops everything.
+demo: camunda-engine
+	$(PY) scripts/demo.py
 
 # Not in CI (slow: about 15 s an LLM call on 2 cores): `llm-worker eval`, strategies hybrid and
 # llm, with Qwen2.5-Coder-1.5B-Instruct behind llama-server.

@@ -10,13 +10,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from llm_worker.config import (
-    FARE_RULES_TOPIC,
-    PAYMENT_TOPIC,
-    Settings,
-    require_payment_gateway,
-    without_credentials,
-)
+from llm_worker.config import Settings, require_payment_gateway, without_credentials
 from llm_worker.logs import configure_logging, get_logger
 from llm_worker.metrics import PAYMENT_GATEWAY
 from llm_worker.observability import tracing
@@ -25,6 +19,7 @@ from llm_worker.observability.backlog import BacklogPoller
 from llm_worker.observability.health import Health
 from llm_worker.observability.server import ObservabilityServer
 from llm_worker.payment.gateway import GatewayKind
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.runtime.engine import EngineClient
 from llm_worker.runtime.registry import TopicRegistry
 from llm_worker.runtime.task import Handler
@@ -76,6 +71,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         shutdown_grace_s=settings.shutdown_grace_s,
         max_retries=settings.task_max_retries,
         retry_timeout_ms=settings.task_retry_timeout_ms,
+        poll_timeout_ms=settings.async_response_timeout_ms,
     )
 
 

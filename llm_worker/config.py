@@ -22,12 +22,9 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, Sett
 
 from llm_worker.logs import LogFormat, LogLevel
 from llm_worker.payment.gateway import GatewayKind
+from llm_worker.process import ALL_TOPICS, PAYMENT_TOPIC
 from llm_worker.refund.currency import REFERENCE_RATES, REFERENCE_RATES_DATE, CurrencyLimits
 from llm_worker.refund.models import DecisionStrategy
-
-FARE_RULES_TOPIC = "analyze-fare-rules"
-PAYMENT_TOPIC = "process-refund-payment"
-ALL_TOPICS = (FARE_RULES_TOPIC, PAYMENT_TOPIC)
 
 
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")

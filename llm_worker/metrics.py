@@ -59,6 +59,11 @@ REFUND_AUDITS = Counter(
     "audits completed since this process started (every replica counts the same ones).",
     ["verdict"],
 )
+REFUND_AUDITS_EXPIRED = Counter(
+    "refund_audits_expired_total",
+    "Audits of automatic refunds nobody took within auditSla (ended as not audited), read from "
+    "the engine's history: those ended since this process started (every replica counts them).",
+)
 ENGINE_ERRORS = Counter(
     "llm_worker_engine_errors_total", "Failed requests to the engine, by operation.", ["operation"]
 )

@@ -1,4 +1,5 @@
-"""Shared fixtures: no developer settings in any test, the engine emulator (or a real engine),
+"""Shared fixtures: no developer settings in any test, the engine emulator and the real Camunda
+7.24 engine (built from tests/camunda-engine and started once a session, or CAMUNDA_TEST_URL),
 the real `llm-worker run` process with a clean environment, a bounded run of any other
 `llm-worker` command, and a headless browser that renders the Camunda forms."""
 
@@ -19,12 +20,14 @@ import requests
 
 from llm_worker.config import Settings
 from tests.fakes.bad_gateway import BadGateway
+from tests.fakes.camunda_engine import CamundaEngine, build, camunda_version
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.form_browser import FormBrowser
 from tests.fakes.real_engine import EmulatorDriver, EngineDriver, RestDriver
 from tests.support import REPO_ROOT, free_port, wait_until
 
-REAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
+# An engine someone runs already (e.g. the compose stack's); without it the session starts its own.
+EXTERNAL_ENGINE_URL = os.environ.get("CAMUNDA_TEST_URL")
 
 # What a test must never inherit from the developer's shell: every setting (matched without
 # regard to case, as the settings are read), and what the engine, OpenAI and OpenTelemetry
@@ -228,11 +231,48 @@ def html_502() -> Iterator[str]:
         yield proxy.url
 
 
-@pytest.fixture
-def engine_driver() -> Iterator[EngineDriver]:
-    """A real engine when CAMUNDA_TEST_URL is set, otherwise the emulator."""
-    if REAL_ENGINE_URL:
-        driver = RestDriver(REAL_ENGINE_URL)
+def pytest_report_header(config: pytest.Config) -> str:
+    if EXTERNAL_ENGINE_URL:
+        return f"real_engine tests: the Camunda at CAMUNDA_TEST_URL={EXTERNAL_ENGINE_URL}"
+    return (
+        f"real_engine tests: Camunda {camunda_version()} built from tests/camunda-engine "
+        "(camunda-bom, Spring Boot starters, Spin, H2), started for the session"
+    )
+
+
+_session_engine: list[CamundaEngine] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for engine in _session_engine:
+        terminalreporter.write_line(
+            f"real_engine tests ran on Camunda {engine.version} (its /version) at {engine.url}, "
+            f"started in {engine.start_seconds:.1f}s"
+        )
+
+
+@pytest.fixture(scope="session")
+def real_engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The REST API of a real Camunda 7: CAMUNDA_TEST_URL, or the session's own 7.24 engine on
+    a free loopback port with a fresh H2 file database. A build or start failure fails every
+    test that asks for it: no real_engine test is ever skipped."""
+    if EXTERNAL_ENGINE_URL:
+        yield EXTERNAL_ENGINE_URL.rstrip("/")
+        return
+    engine = CamundaEngine(build(), tmp_path_factory.mktemp("camunda-engine"))
+    engine.start()
+    _session_engine.append(engine)
+    try:
+        yield engine.url
+    finally:
+        engine.stop()
+
+
+@pytest.fixture(params=["emulator", pytest.param("real", marks=pytest.mark.real_engine)])
+def engine_driver(request: pytest.FixtureRequest) -> Iterator[EngineDriver]:
+    """The test once against the emulator and once against the real engine."""
+    if request.param == "real":
+        driver = RestDriver(request.getfixturevalue("real_engine_url"))
         yield driver
         driver.cleanup()
         return
@@ -240,8 +280,9 @@ def engine_driver() -> Iterator[EngineDriver]:
         yield EmulatorDriver(emulator)
 
 
-def emulator_only(driver: EngineDriver) -> EngineEmulator:
-    """The emulator behind the driver; skips the test against a real engine."""
-    if not isinstance(driver, EmulatorDriver):
-        pytest.skip("needs the emulator's request log or outage control")
-    return driver.engine
+@pytest.fixture
+def emulator_driver() -> Iterator[EmulatorDriver]:
+    """The emulator alone, for what a real engine cannot be made to show (outages, the exact
+    requests a worker sent)."""
+    with EngineEmulator() as emulator:
+        yield EmulatorDriver(emulator)

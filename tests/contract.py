@@ -22,5 +22,6 @@ START_INPUTS = frozenset(
         "passengerCount",
         "reviewSla",
         "auditRate",
+        "auditSla",
     }
 )

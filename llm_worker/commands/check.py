@@ -6,7 +6,6 @@ import argparse
 
 from llm_worker.commands import UserError
 from llm_worker.config import (
-    PAYMENT_TOPIC,
     Settings,
     load_settings,
     require_payment_gateway,
@@ -17,6 +16,7 @@ from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
 from llm_worker.refund.currency import Basis, CurrencyLimits, plain
 from llm_worker.refund.decider import AdviceError
+from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.refund.models import DecisionStrategy
 from llm_worker.runtime.engine import EngineClient, EngineError
 from llm_worker.tls import certificate_problem, openai_http_client

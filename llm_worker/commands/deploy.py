@@ -6,14 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from llm_worker.admin.engine import DEMO_USERS, EngineAdmin, EngineAdminError, deployment_resources
 from llm_worker.commands import UserError
 from llm_worker.config import load_settings
-from llm_worker.engine_admin import (
-    DEMO_USERS,
-    EngineAdmin,
-    EngineAdminError,
-    deployment_resources,
-)
 
 # Beside the package in a source checkout or `pip install -e`; ./bpmn in the container.
 _PACKAGED_BPMN = Path(__file__).resolve().parents[2] / "bpmn"

@@ -24,22 +24,27 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+from llm_worker.admin.engine import EngineAdmin, EngineAdminError
+from llm_worker.admin.history import MAX_PAGE_SIZE, CaseReader, FinishedCase
 from llm_worker.commands import UserError, count
 from llm_worker.config import load_settings
-from llm_worker.engine_admin import AUDIT_TASK, REVIEW_TASKS, EngineAdmin, EngineAdminError
-from llm_worker.history import MAX_PAGE_SIZE, CaseReader, FinishedCase
+from llm_worker.process import (
+    APPROVED,
+    AUDIT_COMMENT,
+    AUDIT_PENALTY_AMOUNT,
+    AUDIT_TASK,
+    AUDIT_VERDICT,
+    DECISION_VARIABLES,
+    ESCALATED_REVIEW_TASK,
+    FARE_RULE_CHECK,
+    PENALTY_AMOUNT,
+    REFUND_AMOUNT,
+    REVIEW_COMMENT,
+    REVIEW_TASKS,
+)
 from llm_worker.refund.labels import INPUT_VARIABLES, AuditVerdict, Label, audit_label
 
 DEFAULT_WINDOW = timedelta(days=30)
-# The worker's outputs a line carries as its decision (CONTRACT.md section 2).
-DECISION_VARIABLES = (
-    "fareRuleCheck",
-    "decisionSource",
-    "penaltyAmount",
-    "refundAmount",
-    "llmProvider",
-    "llmModel",
-)
 
 
 class Kind(StrEnum):
@@ -62,6 +67,7 @@ class ExportReport:
     labelled: int = 0
     manual: int = 0
     audited: int = 0
+    not_audited: int = 0
 
 
 def parse_moment(text: str, option: str) -> datetime:
@@ -102,20 +108,20 @@ def case_line(case: FinishedCase) -> dict[str, Any]:
     label: Label | None = None
     human: dict[str, Any]
     if audit is not None:
-        verdict = _verdict(values.get("auditVerdict"))
-        corrected = _decimal(values.get("auditPenaltyAmount"))
+        verdict = _verdict(values.get(AUDIT_VERDICT))
+        corrected = _decimal(values.get(AUDIT_PENALTY_AMOUNT))
         human = {
             "kind": Kind.AUDIT.value,
-            "verdict": verdict.value if verdict else values.get("auditVerdict"),
+            "verdict": verdict.value if verdict else values.get(AUDIT_VERDICT),
             "correctedPenalty": _number(corrected),
-            "comment": values.get("auditComment"),
+            "comment": values.get(AUDIT_COMMENT),
             "by": audit.assignee,
             "at": audit.ended_at,
         }
         if verdict is not None:
             label = audit_label(
-                values.get("fareRuleCheck"),
-                _decimal(values.get("penaltyAmount")),
+                values.get(FARE_RULE_CHECK),
+                _decimal(values.get(PENALTY_AMOUNT)),
                 verdict,
                 corrected,
                 _decimal(values.get("ticketPrice")),
@@ -124,14 +130,14 @@ def case_line(case: FinishedCase) -> dict[str, Any]:
         assert review is not None, "the reader only returns reviewed or audited cases"
         human = {
             "kind": Kind.MANUAL.value,
-            "approved": values.get("approved"),
-            "refundAmount": values.get("refundAmount") if values.get("approved") else None,
-            "comment": values.get("reviewComment"),
-            "escalated": review.activity_id != REVIEW_TASKS[0],
+            "approved": values.get(APPROVED),
+            "refundAmount": values.get(REFUND_AMOUNT) if values.get(APPROVED) else None,
+            "comment": values.get(REVIEW_COMMENT),
+            "escalated": review.activity_id == ESCALATED_REVIEW_TASK,
             "by": review.assignee,
             "at": review.ended_at,
         }
-        decision.pop("refundAmount", None)  # the form's amount replaced the worker's, if any
+        decision.pop(REFUND_AMOUNT, None)  # the form's amount replaced the worker's, if any
     line: dict[str, Any] = {
         "id": case.business_key or case.instance_id,
         "variables": {name: values[name] for name in INPUT_VARIABLES if name in values},
@@ -193,6 +199,10 @@ def export(
         os.fchmod(handle, new_file_mode())
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for case in reader.cases(total):
+                if case.task(AUDIT_TASK, *REVIEW_TASKS) is None:
+                    # An audit nobody took before its auditSla: no human answer to export.
+                    report.not_audited += 1
+                    continue
                 line = case_line(case)
                 stream.write(json.dumps(line, ensure_ascii=False) + "\n")
                 report.cases += 1
@@ -242,5 +252,10 @@ def run(args: argparse.Namespace) -> int:
         f"exported {count(report.cases, 'case')} to {out} "
         f"({count(report.manual, 'manual review')}, {count(report.audited, 'audit')}; "
         f"{report.labelled} labelled, {report.cases - report.labelled} with expected: null)"
+        + (
+            f"; {count(report.not_audited, 'audit')} nobody took, skipped"
+            if report.not_audited
+            else ""
+        )
     )
     return 0

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from llm_worker.admin.engine import EngineAdmin, EngineAdminError
 from llm_worker.commands import UserError, read_case
 from llm_worker.config import load_settings
-from llm_worker.engine_admin import EngineAdmin, EngineAdminError
 from llm_worker.runtime.variables import encode_value
 
 _TYPED_KEYS = frozenset({"value", "type", "valueInfo"})

@@ -1,5 +1,6 @@
 """Reads completed audits of automatic refunds from the engine's history into
-`refund_audits_total{verdict}`.
+`refund_audits_total{verdict}`, and the audits nobody took within `auditSla` (ended as not
+audited) into `refund_audits_expired_total`, counted apart.
 
 The worker never sees user tasks, so the audit outcomes come from the engine: one
 `/history/process-instance/count` (POST: the verdicts hold '_', which the GET form's
@@ -24,10 +25,10 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from llm_worker.engine_admin import AUDIT_TASK, PROCESS_KEY
 from llm_worker.logs import get_logger
-from llm_worker.metrics import REFUND_AUDITS
+from llm_worker.metrics import REFUND_AUDITS, REFUND_AUDITS_EXPIRED
 from llm_worker.observability.periodic import PeriodicPoller
+from llm_worker.process import AUDIT_SLA_EVENT, AUDIT_TASK, AUDIT_VERDICT, PROCESS_KEY
 from llm_worker.refund.labels import AuditVerdict
 
 _log = get_logger(__name__)
@@ -40,47 +41,63 @@ def audit_query(verdict: AuditVerdict) -> dict[str, Any]:
         "processDefinitionKey": PROCESS_KEY,
         "completed": True,
         "executedActivityIdIn": [AUDIT_TASK],
-        "variables": [{"name": "auditVerdict", "operator": "eq", "value": verdict.value}],
+        "variables": [{"name": AUDIT_VERDICT, "operator": "eq", "value": verdict.value}],
     }
 
 
+def expired_audit_query() -> dict[str, Any]:
+    """The history query of the instances whose audit nobody took within auditSla: completed,
+    through the audit's SLA boundary event."""
+    return {
+        "processDefinitionKey": PROCESS_KEY,
+        "completed": True,
+        "executedActivityIdIn": [AUDIT_SLA_EVENT],
+    }
+
+
+_EXPIRED = "not audited"
+
+
 class AuditPoller(PeriodicPoller):
-    """Counts completed audits by verdict every `interval_s` into `refund_audits_total`."""
+    """Counts completed audits by verdict, and the expired ones, every `interval_s`."""
 
     def __init__(
         self,
         count: Callable[[Mapping[str, Any]], int],
         interval_s: float,
         counter: Counter = REFUND_AUDITS,
+        expired_counter: Counter = REFUND_AUDITS_EXPIRED,
     ) -> None:
         super().__init__(interval_s, "audit-poller")
         self._count = count
-        self._counter = counter
-        self._seen: dict[AuditVerdict, int] = {}
+        # every verdict is a series from the start
+        self._series: list[tuple[str, dict[str, Any], Counter]] = [
+            (v.value, audit_query(v), counter.labels(verdict=v.value)) for v in AuditVerdict
+        ]
+        self._series.append((_EXPIRED, expired_audit_query(), expired_counter))
+        self._seen: dict[str, int] = {}
         self._failing = False
-        for verdict in AuditVerdict:
-            counter.labels(verdict=verdict.value)  # every verdict is a series from the start
 
     def poll_once(self) -> None:
-        """One round: one count per verdict; a failed count leaves that verdict for later."""
-        for verdict in AuditVerdict:
+        """One round: one count per series; a failed count leaves that series for later."""
+        for name, query, series in self._series:
             if self._stop.is_set():
                 return
             try:
-                total = int(self._count(audit_query(verdict)))
+                total = int(self._count(query))
             except Exception as exc:  # any failure of the count keeps the poller alive
                 if not self._failing:
                     self._failing = True
                     _log.warning(
                         "audit count failed; counting again next round",
-                        verdict=verdict.value,
+                        verdict=name,
                         error=f"{type(exc).__name__}: {exc}",
                     )
                 continue
             if self._failing:
                 self._failing = False
-                _log.info("audit count works again", verdict=verdict.value, total=total)
-            previous = self._seen.get(verdict)
-            self._seen[verdict] = total
+                _log.info("audit count works again", verdict=name, total=total)
+            previous = self._seen.get(name)
+            self._seen[name] = total
             if previous is not None and total > previous:
-                self._counter.labels(verdict=verdict.value).inc(total - previous)
+                series.inc(total - previous)

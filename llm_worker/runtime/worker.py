@@ -39,6 +39,9 @@ _LOG_EVERY_N_FAILURES = 10
 # An empty fetch answered sooner than this (ASYNC_RESPONSE_TIMEOUT_MS=0, or an engine that
 # does not hold the poll) is followed by a pause, so an idle worker does not spin on the engine.
 _MIN_EMPTY_POLL_INTERVAL_S = 1.0
+# How much longer than its asyncResponseTimeout the engine may take to drop a long poll: the
+# time the request took to arrive, and the engine's acquisition cycle that notices the expiry.
+_POLL_EXPIRY_SLACK_S = 0.5
 
 
 class EngineAPI(Protocol):
@@ -86,6 +89,8 @@ class WorkerOptions:
     max_retries: int
     retry_timeout_ms: int
     report_attempts: int = 5
+    # The asyncResponseTimeout the client's long polls ask for (ASYNC_RESPONSE_TIMEOUT_MS).
+    poll_timeout_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ class Worker:
         self._queue: queue.Queue[_Fetched | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.stragglers: list[str] = []
+        # When the long poll in progress was sent; still set after stop() cut it.
+        self._poll_sent_at: float | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -212,11 +219,13 @@ class Worker:
                 self._submit(_Fetched(raw, received_at, fetched_by))
 
     def _fetch(self, max_tasks: int) -> list[dict[str, Any]]:
+        self._poll_sent_at = time.monotonic()
         try:
             tasks = self._client.fetch_and_lock(self._options.topics, max_tasks)
         except FetchAbortedError:
-            return []
+            return []  # the engine may still hold the poll: see _outlive_the_cut_poll
         except EngineError as exc:
+            self._poll_sent_at = None
             if self._stopping.is_set():
                 return []
             delay = self._backoff.next_delay()
@@ -230,6 +239,7 @@ class Worker:
             )
             self._stopping.wait(delay)
             return []
+        self._poll_sent_at = None
         # Health says "engine reachable again" as soon as any call gets an answer.
         self._backoff.reset()
         if tasks:
@@ -423,6 +433,7 @@ class Worker:
 
     def _drain(self) -> None:
         grace = self._options.shutdown_grace_s
+        deadline = time.monotonic() + grace
         not_started: list[_Fetched] = []
         while True:
             try:
@@ -452,9 +463,26 @@ class Worker:
             self.stragglers = list(left)
             for task_id in left:
                 self._unlock({"id": task_id}, reason="shutdown grace period over")
+        self._outlive_the_cut_poll(deadline)
         self._release_orphans(set(left))
         self._health.stopped()
         _log.info("worker stopped")
+
+    def _outlive_the_cut_poll(self, deadline: float) -> None:
+        """Wait, within the grace period, until the long poll stop() cut has expired.
+
+        Camunda 7 never notices that the client of a long poll went away: it keeps the poll
+        until its asyncResponseTimeout and locks any task that arrives meanwhile for this
+        worker id, for the whole lock duration. Only once the poll has expired does the sweep
+        that follows find every such task, so none waits for a worker that is gone.
+        """
+        if self._poll_sent_at is None:
+            return
+        expires = self._poll_sent_at + self._options.poll_timeout_ms / 1000 + _POLL_EXPIRY_SLACK_S
+        wait = min(expires, deadline) - time.monotonic()
+        if wait > 0:
+            _log.info("waiting for the engine to drop the cut long poll", wait_s=round(wait, 2))
+            time.sleep(wait)
 
     def _release_orphans(self, already_unlocked: set[str]) -> None:
         """Unlock tasks the engine locked for us in a fetch answer that the stop cut off.

@@ -158,7 +158,15 @@ class ActivityRecord:
 
 
 # The engine's activityType for the element tags of the diagram.
-_ACTIVITY_TYPES = {"endEvent": "noneEndEvent", "boundaryEvent": "boundaryError"}
+_ACTIVITY_TYPES = {"endEvent": "noneEndEvent"}
+
+
+def _activity_type(element: Any, tag: str) -> str:
+    """The engine's activityType: boundary events by their kind (boundaryTimer, ...)."""
+    if tag == "boundaryEvent":
+        timer = element.find(f"{BPMN}timerEventDefinition") is not None
+        return "boundaryTimer" if timer else "boundaryError"
+    return _ACTIVITY_TYPES.get(tag, tag)
 
 
 @dataclass(frozen=True)
@@ -276,7 +284,7 @@ class ProcessRun:
                     id=str(uuid.uuid4()),
                     activity_id=str(element.get("id")),
                     activity_name=element.get("name"),
-                    activity_type=_ACTIVITY_TYPES.get(tag, tag),
+                    activity_type=_activity_type(element, tag),
                     started_at=self.clock.now,
                 )
                 self._records[task.id] = record

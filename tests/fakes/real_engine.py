@@ -1,10 +1,10 @@
 """Drivers that let one integration test run against the emulator or a real Camunda 7.
 
-`EmulatorDriver` wraps an in-process EngineEmulator; `RestDriver` talks to a real engine
-(CAMUNDA_TEST_URL): it deploys a tiny process per topic (one external task, then a wait
-state, with an error boundary to a second wait state), for a tenant when the task is to belong to
-one (a deployment with `tenant-id`, started by key and tenant), starts instances through the
-REST API and reads results back through it.
+`EmulatorDriver` wraps an in-process EngineEmulator; `RestDriver` talks to a real engine (the
+session's Camunda 7.24, or CAMUNDA_TEST_URL): it deploys a tiny process per topic (one external
+task, then a wait state, with an error boundary to a second wait state), for a tenant when the
+task is to belong to one (a deployment with `tenant-id`, started by key and tenant), starts
+instances through the REST API and reads results back through it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ class TaskInfo:
 
 class EngineDriver(Protocol):
     url: str
-    emulated: bool
 
     def create_task(
         self,
@@ -68,8 +67,6 @@ class EngineDriver(Protocol):
 
 
 class EmulatorDriver:
-    emulated = True
-
     def __init__(self, engine: EngineEmulator) -> None:
         self.engine = engine
         self.url = engine.url
@@ -143,8 +140,6 @@ _BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 
 class RestDriver:
     """A real Camunda 7 engine reached over its REST API."""
-
-    emulated = False
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")

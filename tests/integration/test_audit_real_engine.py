@@ -1,7 +1,7 @@
-"""The audit sample, its count and `reviews export` on a real Camunda 7 (CAMUNDA_TEST_URL): that
-the engine evaluates the sample expression (String.hashCode of the business key) as the tests'
-JUEL evaluator does, keeps the instance open until the audit is done, and answers the history
-queries the audit count and the export send. Skipped without an engine."""
+"""The audit sample, its count and `reviews export` on the real Camunda 7.24 engine: that the
+engine evaluates the sample expression (String.hashCode of the business key) as the tests' JUEL
+evaluator does, keeps the instance open until the audit is done, and answers the history
+queries the audit count and the export send."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ from typing import Any
 
 import pytest
 
+from llm_worker.admin.history import CaseReader
 from llm_worker.commands.reviews import case_line
 from llm_worker.commands.start import typed_variables
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK, AUDITORS
-from llm_worker.history import CaseReader
 from llm_worker.observability.audits import audit_query
 from llm_worker.observability.health import Health
+from llm_worker.process import AUDIT_TASK, AUDITORS, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.refund.labels import AuditVerdict
 from llm_worker.runtime.engine import EngineClient
-from tests.conftest import REAL_ENGINE_URL
 from tests.integration.test_process_real_engine import (  # noqa: F401
     RealEngine,
     engine,
@@ -32,7 +30,6 @@ from tests.support import wait_until
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.real_engine,
-    pytest.mark.skipif(not REAL_ENGINE_URL, reason="needs a Camunda 7 engine (CAMUNDA_TEST_URL)"),
 ]
 FEE_CASE = {
     "ticketPrice": 620.0,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker.config import FARE_RULES_TOPIC
+from llm_worker.process import FARE_RULES_TOPIC
 from tests.conftest import StartWorker, free_port, run_cli, worker_env
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.llm import FakeLLM

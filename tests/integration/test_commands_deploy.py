@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker.engine_admin import EngineAdmin, EngineUnreachableError
+from llm_worker.admin.engine import (
+    ID_PATTERN_VARIABLE,
+    ID_PATTERN_WITH_HYPHENS,
+    EngineAdmin,
+    EngineUnreachableError,
+)
 from tests.conftest import REPO_ROOT, free_port, run_cli, worker_env
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.engine_admin import AdminState, install_admin_routes
@@ -83,6 +88,7 @@ def test_demo_users_are_created_once_and_grant_tasklist_access(
     admin_engine: tuple[EngineEmulator, AdminState],
 ) -> None:
     engine, state = admin_engine
+    state.id_pattern = ID_PATTERN_WITH_HYPHENS  # as the compose stack configures Camunda Run
     first = cli(engine, "deploy", "--demo-users")
     assert first.returncode == 0, first.stderr
     assert "demo users: created" in first.stdout
@@ -105,6 +111,18 @@ def test_demo_users_are_created_once_and_grant_tasklist_access(
     assert "demo users: already in place" in second.stdout
     assert len(state.authorizations) == 9
     assert len(state.filters) == 1
+
+
+def test_demo_users_on_an_engine_that_refuses_hyphens_say_what_to_set(
+    admin_engine: tuple[EngineEmulator, AdminState],
+) -> None:
+    engine, state = admin_engine  # Camunda's default generalResourceWhitelistPattern
+    result = cli(engine, "deploy", "--demo-users")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "'refund-operators' is not a valid resource identifier" in result.stderr
+    assert ID_PATTERN_VARIABLE in result.stderr
+    assert state.groups == {}
 
 
 def test_start_sends_typed_variables_and_the_booking_as_business_key(

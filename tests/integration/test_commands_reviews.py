@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from llm_worker.commands.reviews import Progress, new_file_mode
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK
+from llm_worker.process import AUDIT_TASK, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.refund.labels import INPUT_VARIABLES
 from tests.conftest import run_cli, worker_env
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
@@ -241,6 +240,22 @@ def test_kind_and_time_window_select_the_cases(
     cases.audited("A-LATER", CANCELLED_CASE, "ALLOWED", auditVerdict="correct")
     assert export(engine, later, "--since", SINCE, "--until", UNTIL).returncode == 0
     assert "A-LATER" not in [x["id"] for x in lines(later)]
+
+
+def test_an_audit_nobody_took_is_not_exported(
+    setup: tuple[EngineEmulator, HistoryState, Cases], tmp_path: Path
+) -> None:
+    """Its SLA ended it: a finished instance that ran the audit task (cancelled) and has no
+    verdict, which the engine's executedActivityIdIn still matches."""
+    engine, _, cases = setup
+    expired = cases.automatic("OLD-AUDIT", CANCELLED_CASE, "ALLOWED", refundAmount=400.0)
+    expired.advance(timedelta(days=7, minutes=1))
+    assert expired.ended
+    out = tmp_path / "all.jsonl"
+    result = export(engine, out, "--since", SINCE)
+    assert result.returncode == 0, result.stderr
+    assert "OLD-AUDIT" not in [x["id"] for x in lines(out)]
+    assert "1 audit nobody took, skipped" in result.stdout
 
 
 def test_an_engine_outage_midway_leaves_no_file_that_looks_complete(

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
+from llm_worker.config import load_settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
 from llm_worker.payment import PaymentReceipt, RefundPayment
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.runtime.task import BpmnError, Complete, TypedValue
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
 from tests.fakes.form_browser import FormBrowser, Submission

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from tests.conftest import StartWorker, run_cli, worker_env
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
 from tests.fakes.engine import EngineEmulator, ExternalTaskState, infer_variable

@@ -1,7 +1,7 @@
-"""The ticket-refund process on a real Camunda 7 (set CAMUNDA_TEST_URL, e.g. the local stack's
-http://localhost:8080/engine-rest): what the runner and the emulator cannot prove, namely that
-the engine deploys the diagram and forms, evaluates its JUEL, fills errorMessageVariable, fires
-the SLA timer and routes each case to the expected end event. Skipped without an engine."""
+"""The ticket-refund process on the real Camunda 7.24 engine (the session's, or CAMUNDA_TEST_URL):
+what the runner and the emulator cannot prove, namely that the engine deploys the diagram and
+forms, evaluates its JUEL, fills errorMessageVariable, fires the SLA timer and routes each case
+to the expected end event."""
 
 from __future__ import annotations
 
@@ -14,20 +14,20 @@ from typing import Any
 import pytest
 import requests
 
+from llm_worker.admin.engine import EngineAdmin, deployment_resources
 from llm_worker.commands.start import typed_variables
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, load_settings
-from llm_worker.engine_admin import EngineAdmin, deployment_resources
+from llm_worker.config import load_settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.runtime.task import BpmnError, Complete, Handler, Task
 from llm_worker.runtime.variables import decode_variables, encode_variables
-from tests.conftest import REAL_ENGINE_URL, REPO_ROOT
+from tests.conftest import REPO_ROOT
 from tests.support import wait_until
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.real_engine,
-    pytest.mark.skipif(not REAL_ENGINE_URL, reason="needs a Camunda 7 engine (CAMUNDA_TEST_URL)"),
 ]
 WORKER = "llm-worker-process-test"
 
@@ -153,9 +153,8 @@ class RealEngine:
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[RealEngine]:
-    assert REAL_ENGINE_URL
-    real = RealEngine(REAL_ENGINE_URL)
+def engine(real_engine_url: str) -> Iterator[RealEngine]:
+    real = RealEngine(real_engine_url)
     real.admin.deploy(deployment_resources(REPO_ROOT / "bpmn"))
     yield real
     real.close()

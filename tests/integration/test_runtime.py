@@ -1,6 +1,7 @@
-"""The real `llm-worker run` process against the engine (emulator, or a real Camunda 7 when
-CAMUNDA_TEST_URL is set) over HTTP: concurrency, long-poll pickup, idle behaviour, outages,
-lock extension, SIGTERM drain and failure reporting."""
+"""The real `llm-worker run` process over HTTP, against the emulator and the real Camunda 7.24
+engine alike: concurrency, lock extension, SIGTERM drain and unlock, failure reporting down to
+an incident; against the emulator alone what a real engine cannot be made to show or does not
+record: long-poll pickup and idle pacing as seen in the requests, outages."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import StartWorker, WorkerProcess, emulator_only, wait_until
+from tests.conftest import StartWorker, WorkerProcess, wait_until
 from tests.fakes.engine import EngineEmulator, RecordedRequest
 from tests.fakes.llm import FakeLLM
-from tests.fakes.real_engine import EngineDriver, TaskRef
+from tests.fakes.real_engine import EmulatorDriver, EngineDriver, TaskRef
 
-pytestmark = [pytest.mark.integration, pytest.mark.real_engine]
+pytestmark = pytest.mark.integration
 
 TOPIC = "analyze-fare-rules"
 _numbers = itertools.count(1)
@@ -106,22 +107,22 @@ def test_handles_concurrency_tasks_at_once(
         ),
         message="8 completed tasks in /metrics",
     )
-    if engine_driver.emulated:
-        engine = emulator_only(engine_driver)
+    if isinstance(engine_driver, EmulatorDriver):
+        engine = engine_driver.engine
         assert all(r.body["maxTasks"] <= 4 for r in engine.fetch_requests())
         assert max(len(engine.fetch_requests()), 1) <= 8  # batches, not a request per task
     assert worker.stop() == 0
 
 
 def test_a_new_task_is_taken_by_the_waiting_long_poll(
-    start_worker: StartWorker, engine_driver: EngineDriver, llm: FakeLLM
+    start_worker: StartWorker, emulator_driver: EmulatorDriver, llm: FakeLLM
 ) -> None:
-    engine = emulator_only(engine_driver)
-    start(start_worker, engine_driver, llm, ASYNC_RESPONSE_TIMEOUT_MS=30_000)
+    engine = emulator_driver.engine
+    start(start_worker, emulator_driver, llm, ASYNC_RESPONSE_TIMEOUT_MS=30_000)
     engine.wait_for(lambda: engine.waiting_fetches == 1, message="a waiting long poll")
     before = len(engine.fetch_requests())
     created_at = time.monotonic()
-    ref = engine_driver.create_task(TOPIC, case())
+    ref = emulator_driver.create_task(TOPIC, case())
     engine.wait_for(lambda: engine.completion(ref.id), message="completion")
     delivered = [
         r
@@ -133,10 +134,10 @@ def test_a_new_task_is_taken_by_the_waiting_long_poll(
 
 
 def test_an_idle_worker_waits_in_long_polls_without_logging_each(
-    start_worker: StartWorker, engine_driver: EngineDriver, llm: FakeLLM
+    start_worker: StartWorker, emulator_driver: EmulatorDriver, llm: FakeLLM
 ) -> None:
-    engine = emulator_only(engine_driver)
-    worker = start(start_worker, engine_driver, llm, ASYNC_RESPONSE_TIMEOUT_MS=500)
+    engine = emulator_driver.engine
+    worker = start(start_worker, emulator_driver, llm, ASYNC_RESPONSE_TIMEOUT_MS=500)
     engine.wait_for(lambda: len(engine.fetch_requests()) >= 6, message="6 empty polls")
     polls = engine.fetch_requests()
     assert all(r.body["asyncResponseTimeout"] == 500 for r in polls)
@@ -152,10 +153,10 @@ def test_an_idle_worker_waits_in_long_polls_without_logging_each(
 
 @pytest.mark.parametrize("mode", ["refuse", "503"])
 def test_recovers_by_itself_after_an_engine_outage(
-    start_worker: StartWorker, engine_driver: EngineDriver, llm: FakeLLM, mode: str
+    start_worker: StartWorker, emulator_driver: EmulatorDriver, llm: FakeLLM, mode: str
 ) -> None:
-    engine = emulator_only(engine_driver)
-    worker = start(start_worker, engine_driver, llm, ASYNC_RESPONSE_TIMEOUT_MS=1_000)
+    engine = emulator_driver.engine
+    worker = start(start_worker, emulator_driver, llm, ASYNC_RESPONSE_TIMEOUT_MS=1_000)
     engine.wait_for(lambda: engine.fetch_requests(), message="a first poll")
     engine.outage(mode)  # type: ignore[arg-type]
     worker.wait_for_log(lambda e: e.get("event") == "engine fetch failed; backing off")
@@ -169,7 +170,7 @@ def test_recovers_by_itself_after_an_engine_outage(
         failed = [r for r in engine.fetch_requests() if r.status == 503]
         assert all(b.received_at - a.received_at >= 0.04 for a, b in itertools.pairwise(failed))
     engine.recover()
-    ref = engine_driver.create_task(TOPIC, case())
+    ref = emulator_driver.create_task(TOPIC, case())
     engine.wait_for(lambda: engine.completion(ref.id), timeout=20, message="completion")
     worker.wait_for_log(lambda e: e.get("event") == "engine reachable again")
     assert metric(worker, "llm_worker_engine_errors_total", operation="fetch_and_lock") >= 1
@@ -199,8 +200,8 @@ def test_extends_the_lock_of_a_task_still_running(
         lambda: engine_driver.completed_variables(ref), timeout=20, message="completion"
     )
     assert metric(worker, "llm_worker_lock_extensions_total", topic=TOPIC) >= 1
-    if engine_driver.emulated:
-        engine = emulator_only(engine_driver)
+    if isinstance(engine_driver, EmulatorDriver):
+        engine = engine_driver.engine
         assert engine.task(ref.id).times_locked == 1  # never handed to anyone else
         assert engine.lock_extensions and engine.lock_extensions[0].new_duration_ms == 5_000
     assert worker.stop() == 0
@@ -218,8 +219,8 @@ def test_sigterm_lets_in_flight_tasks_finish_and_exits_0(
     worker.wait_for_log(lambda e: e.get("event") == "stopping")
     assert worker.wait_exit(timeout=30) == 0
     assert all(engine_driver.completed_variables(r) for r in refs)
-    if engine_driver.emulated:
-        engine = emulator_only(engine_driver)
+    if isinstance(engine_driver, EmulatorDriver):
+        engine = engine_driver.engine
         after = [r for r in engine.fetch_requests() if r.received_at > signalled_at]
         assert after == []  # fetching stopped at once
     events = [e.get("event") for e in worker.logs()]
@@ -239,8 +240,8 @@ def test_tasks_unfinished_at_the_end_of_the_grace_period_are_unlocked(
     assert time.monotonic() - started < 15  # did not wait for the LLM
     unlocked = [e for e in worker.logs() if e.get("event") == "task unlocked"]
     assert [e.get("task_id") for e in unlocked] == [ref.id]
-    if engine_driver.emulated:
-        engine = emulator_only(engine_driver)
+    if isinstance(engine_driver, EmulatorDriver):
+        engine = engine_driver.engine
         assert [u.task_id for u in engine.unlocks] == [ref.id]
 
 
@@ -248,7 +249,16 @@ def test_a_second_signal_exits_at_once(
     start_worker: StartWorker, engine_driver: EngineDriver, llm: FakeLLM
 ) -> None:
     llm.latency_s = 20.0
-    worker = start(start_worker, engine_driver, llm, SHUTDOWN_GRACE_S=60, LLM_TIMEOUT_S=60)
+    # No long poll: a worker that exits at once leaves one pending in a real engine, which
+    # would lock the next test's tasks in its name.
+    worker = start(
+        start_worker,
+        engine_driver,
+        llm,
+        SHUTDOWN_GRACE_S=60,
+        LLM_TIMEOUT_S=60,
+        ASYNC_RESPONSE_TIMEOUT_MS=0,
+    )
     engine_driver.create_task(TOPIC, case())
     wait_until(lambda: llm.chat_requests(), timeout=20, message="the task running")
     worker.signal(signal.SIGTERM)
@@ -283,6 +293,9 @@ def test_a_handler_bug_is_reported_as_failure_with_retries_down_to_an_incident(
         argv=[sys.executable, "-c", _BUGGY_RUN],
         TASK_MAX_RETRIES=2,
         TASK_RETRY_TIMEOUT_MS=200,
+        # A retry timeout that elapses does not answer a waiting long poll (Camunda notices
+        # only new and unlocked tasks): each retry waits for the next poll.
+        ASYNC_RESPONSE_TIMEOUT_MS=1_000,
     )
     bug = engine_driver.create_task(TOPIC, {**case(), "bookingId": "BUG"})
     engine_driver.wait_for(lambda: engine_driver.has_incident(bug), timeout=30, message="incident")
@@ -293,8 +306,8 @@ def test_a_handler_bug_is_reported_as_failure_with_retries_down_to_an_incident(
     engine_driver.wait_for(
         lambda: engine_driver.completed_variables(good), message="the loop still works"
     )
-    if engine_driver.emulated:
-        engine = emulator_only(engine_driver)
+    if isinstance(engine_driver, EmulatorDriver):
+        engine = engine_driver.engine
         assert [f.retries for f in engine.failures_of(bug.id)] == [2, 1, 0]
         assert {f.retry_timeout_ms for f in engine.failures_of(bug.id)} == {200}
     wait_until(

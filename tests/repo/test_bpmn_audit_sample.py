@@ -4,12 +4,12 @@ instances are sampled, that the audit never holds up the refund, and never audit
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK, AUDITORS
+from llm_worker.process import AUDIT_TASK, AUDITORS, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from tests.fakes import juel
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
 
@@ -78,6 +78,32 @@ def test_a_sampled_automatic_refund_is_paid_and_refunded_before_its_audit(
     assert run.end_event == "Refunded"
     (audit,) = [a for a in run.activities if a.activity_id == AUDIT_TASK]
     assert audit.assignee == "demo-auditor" and audit.ended_at is not None
+
+
+def test_an_audit_nobody_takes_in_seven_days_ends_as_not_audited(clock: FakeClock) -> None:
+    run = automatic_refund(clock, SAMPLED_KEY)
+    assert run.variables["auditSla"] == "P7D"
+    run.advance(timedelta(days=6, hours=23))
+    assert [t.id for t in run.user_tasks()] == [AUDIT_TASK]
+    run.advance(timedelta(hours=2))
+    assert run.ended and run.user_tasks() == []
+    assert run.end_events == ["Refunded", "Not audited"]
+    assert "auditVerdict" not in run.variables
+
+
+@pytest.mark.parametrize(("sla", "kept"), [("PT1H", "PT1H"), ("7 days", "P7D"), (3, "P7D")])
+def test_the_audit_sla_is_set_per_instance_or_falls_back_to_seven_days(
+    clock: FakeClock, sla: Any, kept: str
+) -> None:
+    run = automatic_refund(clock, SAMPLED_KEY, auditSla=sla)
+    assert run.variables["auditSla"] == kept
+
+
+def test_an_audit_done_in_time_is_not_ended_by_its_sla(clock: FakeClock) -> None:
+    run = automatic_refund(clock, SAMPLED_KEY, auditSla="PT1H")
+    run.complete_user_task(AUDIT_TASK, auditVerdict="correct")
+    run.advance(timedelta(hours=2))
+    assert run.end_events == ["Refunded", "Audited"]
 
 
 def test_an_instance_outside_the_sample_ends_refunded_without_an_audit(clock: FakeClock) -> None:

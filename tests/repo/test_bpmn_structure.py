@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import ALL_TOPICS, PAYMENT_TOPIC
-from llm_worker.engine_admin import MANAGERS, OPERATORS, PROCESS_KEY
 from llm_worker.handlers.payment import PAYMENT_ERROR_CODES
+from llm_worker.process import ALL_TOPICS, MANAGERS, OPERATORS, PAYMENT_TOPIC, PROCESS_KEY
 from tests.contract import START_INPUTS
 from tests.fakes import juel
 
@@ -179,7 +178,7 @@ def test_every_flow_node_is_named_and_so_is_every_branch() -> None:
 
 def test_every_path_ends_at_a_named_end_event() -> None:
     ends = {el.get("name") for el in nodes() if kind(el) == "endEvent"}
-    assert ends == {"Refunded", "Rejected", "Payment escalated", "Audited"}
+    assert ends == {"Refunded", "Rejected", "Payment escalated", "Audited", "Not audited"}
     sources = {flow.get("sourceRef") for flow in flows()}
     for el in nodes():
         if kind(el) != "endEvent":
@@ -230,11 +229,16 @@ def test_counters_and_defaults_are_set_by_the_process_at_start() -> None:
     variables: dict[str, Any] = {}
     for listener in listeners:
         juel.evaluate(str(listener.get("expression")), variables)
-    assert variables == {"apiErrorCount": 0, "reviewSla": "PT2H", "auditRate": 0.05}
-    variables = {"reviewSla": "PT45M"}
+    assert variables == {
+        "apiErrorCount": 0,
+        "reviewSla": "PT2H",
+        "auditSla": "P7D",
+        "auditRate": 0.05,
+    }
+    variables = {"reviewSla": "PT45M", "auditSla": "P2D"}
     for listener in listeners:
         juel.evaluate(str(listener.get("expression")), variables)
-    assert variables["reviewSla"] == "PT45M"
+    assert (variables["reviewSla"], variables["auditSla"]) == ("PT45M", "P2D")
     assert "apiErrorCount" not in WORKER_OUTPUTS
 
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC, Settings
+from llm_worker.config import Settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
 from llm_worker.handlers.payment import make_payment_handler
+from llm_worker.process import FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.runtime.task import BpmnError, Complete, TypedValue
 from tests.contract import START_INPUTS
 from tests.fakes.task import handler_task

@@ -9,7 +9,6 @@ import pytest
 
 from llm_worker.app import build_registry
 from llm_worker.config import (
-    ALL_TOPICS,
     SettingsError,
     engine_url_hint,
     load_settings,
@@ -18,6 +17,7 @@ from llm_worker.config import (
 )
 from llm_worker.logs import LogFormat
 from llm_worker.payment import GatewayKind
+from llm_worker.process import ALL_TOPICS
 from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.models import DecisionStrategy
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import structlog.testing
 
-from llm_worker.config import PAYMENT_TOPIC, SettingsError, load_settings
+from llm_worker.config import SettingsError, load_settings
+from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.handlers.payment import (
     PAYMENT_API_ERROR,
     PAYMENT_INVALID_REQUEST,
@@ -24,6 +25,7 @@ from llm_worker.payment import (
     SimulatedPaymentGateway,
     idempotency_key,
 )
+from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.runtime.task import BpmnError, Complete, Task, TypedValue
 from tests.fakes.task import handler_task
 

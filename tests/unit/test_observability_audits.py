@@ -1,18 +1,19 @@
-"""AuditPoller: completed audits by verdict from the engine's history (the emulator's history
-routes over real HTTP, answered from diagram runs) into a counter that never goes back."""
+"""AuditPoller: completed audits by verdict, and audits ended by their SLA, from the engine's
+history (the emulator's history routes over real HTTP, answered from diagram runs) into
+counters that never go back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from llm_worker.config import FARE_RULES_TOPIC, PAYMENT_TOPIC
-from llm_worker.engine_admin import AUDIT_TASK
-from llm_worker.observability.audits import AuditPoller, audit_query
+from llm_worker.observability.audits import AuditPoller, audit_query, expired_audit_query
 from llm_worker.observability.health import Health
+from llm_worker.process import AUDIT_TASK, FARE_RULES_TOPIC, PAYMENT_TOPIC
 from llm_worker.refund.labels import AuditVerdict
 from llm_worker.runtime.engine import EngineClient
 from tests.fakes.bpmn_runner import FakeClock, ProcessRun, fake_time
@@ -27,6 +28,10 @@ def private_counter() -> tuple[Counter, CollectorRegistry]:
     return Counter("audits_total", "test", ["verdict"], registry=registry), registry
 
 
+def private_expired_counter(registry: CollectorRegistry) -> Counter:
+    return Counter("audits_expired_total", "test", registry=registry)
+
+
 def values(registry: CollectorRegistry) -> dict[str, float | None]:
     return {
         v.value: registry.get_sample_value("audits_total", {"verdict": v.value})
@@ -39,6 +44,7 @@ class Totals:
 
     def __init__(self) -> None:
         self.totals = dict.fromkeys(AuditVerdict, 0)
+        self.expired = 0
         self.down = False
         self.queries: list[Mapping[str, Any]] = []
 
@@ -46,6 +52,8 @@ class Totals:
         self.queries.append(params)
         if self.down:
             raise ConnectionError("engine down")
+        if "variables" not in params:
+            return self.expired
         verdict = AuditVerdict(params["variables"][0]["value"])
         return self.totals[verdict]
 
@@ -62,14 +70,17 @@ def test_counts_the_audits_completed_after_the_first_round() -> None:
     counter, registry = private_counter()
     totals = Totals()
     totals.totals[AuditVerdict.CORRECT] = 40  # history from before this process started
-    poller = AuditPoller(totals, interval_s=60, counter=counter)
+    expired = private_expired_counter(registry)
+    poller = AuditPoller(totals, interval_s=60, counter=counter, expired_counter=expired)
     poller.poll_once()
     assert values(registry) == dict.fromkeys([v.value for v in AuditVerdict], 0.0)
-    assert len(totals.queries) == 3  # one count per verdict per round
+    assert len(totals.queries) == 4  # one count per verdict, one of the expired, per round
     totals.totals[AuditVerdict.CORRECT] = 43
     totals.totals[AuditVerdict.WRONG_AMOUNT] = 1
+    totals.expired = 2
     poller.poll_once()
     assert values(registry) == {"correct": 3.0, "wrong_decision": 0.0, "wrong_amount": 1.0}
+    assert registry.get_sample_value("audits_expired_total") == 2.0
 
 
 def test_history_cleanup_and_outages_never_make_the_counter_go_back_or_lose_audits() -> None:
@@ -97,6 +108,14 @@ def test_the_query_asks_for_completed_instances_that_ran_the_audit() -> None:
         "completed": True,
         "executedActivityIdIn": [AUDIT_TASK],
         "variables": [{"name": "auditVerdict", "operator": "eq", "value": "wrong_amount"}],
+    }
+
+
+def test_the_expired_query_asks_for_completed_instances_through_the_audit_sla() -> None:
+    assert expired_audit_query() == {
+        "processDefinitionKey": "ticket-refund",
+        "completed": True,
+        "executedActivityIdIn": ["Boundary_AuditSla"],
     }
 
 
@@ -132,7 +151,10 @@ def test_counts_completed_audits_from_the_engine_history_over_http(
         async_response_timeout_ms=0,
     )
     counter, registry = private_counter()
-    poller = AuditPoller(client.count_history, interval_s=60, counter=counter)
+    expired = private_expired_counter(registry)
+    poller = AuditPoller(
+        client.count_history, interval_s=60, counter=counter, expired_counter=expired
+    )
     try:
         state.add(audited(clock, "A1", auditVerdict="correct"))
         poller.poll_once()
@@ -141,9 +163,13 @@ def test_counts_completed_audits_from_the_engine_history_over_http(
         state.add(audited(clock, "A4"))  # the audit is still open: not counted
         # A variable named like the verdict on an instance that ran no audit is not counted.
         state.add(ProcessRun({**CASE, "auditVerdict": "correct"}, clock, instance_id="X"))
+        untaken = audited(clock, "A5")
+        untaken.advance(timedelta(days=8))  # nobody took it within the 7-day auditSla
+        state.add(untaken)
         poller.poll_once()
         assert values(registry) == {"correct": 1.0, "wrong_decision": 0.0, "wrong_amount": 1.0}
-        assert len(engine.requests_to("POST", "/history/process-instance/count")) == 6
+        assert registry.get_sample_value("audits_expired_total") == 1.0
+        assert len(engine.requests_to("POST", "/history/process-instance/count")) == 8
     finally:
         client.close()
 

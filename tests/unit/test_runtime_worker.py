@@ -29,6 +29,7 @@ OPTIONS = WorkerOptions(
     shutdown_grace_s=5.0,
     max_retries=3,
     retry_timeout_ms=50,
+    poll_timeout_ms=500,
 )
 
 
@@ -42,7 +43,7 @@ def running(
         worker_id=options.worker_id,
         health=health,
         lock_duration_ms=options.lock_duration_ms,
-        async_response_timeout_ms=2_000,
+        async_response_timeout_ms=options.poll_timeout_ms,
     )
     registry = TopicRegistry()
     registry.register(TOPIC, handler)
@@ -311,6 +312,26 @@ def test_tasks_locked_for_us_but_never_received_are_unlocked_at_stop(
         pass
     assert [u.task_id for u in engine.unlocks] == [orphan]
     assert engine.locked_by(orphan) is None
+
+
+def test_a_task_the_cut_long_poll_locks_after_the_stop_is_unlocked(
+    engine: EngineEmulator,
+) -> None:
+    # As on Camunda 7, the engine keeps the poll stop() cut until it times out and locks a task
+    # for it meanwhile; the stop outlasts the poll, then gives that task back.
+    options = replace(OPTIONS, poll_timeout_ms=1_500)
+    with running(engine, lambda task: Complete({}), options) as worker:
+        engine.wait_for(lambda: engine.waiting_fetches == 1, message="a waiting long poll")
+        worker.stop()
+        late = engine.create_task(TOPIC, {})
+        engine.wait_for(lambda: engine.locked_by(late), message="the cut poll locking the task")
+    assert engine.locked_by(late) is None
+    assert [u.task_id for u in engine.unlocks] == [late]
+    assert engine.completion(late) is None
+    # The sweep for tasks locked in this worker's name came after the poll had expired.
+    (poll,) = engine.fetch_requests()
+    (sweep,) = engine.requests_to("GET", "/external-task")
+    assert sweep.received_at >= poll.received_at + 1.5
 
 
 def test_a_garbled_engine_answer_does_not_stop_the_loop(engine: EngineEmulator) -> None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llm_worker.engine_admin import PROCESS_KEY, EngineAdmin, EngineAdminError
+from llm_worker.admin.engine import EngineAdmin, EngineAdminError
+from llm_worker.process import PROCESS_KEY
 
 MAX_PAGE_SIZE = 500
 

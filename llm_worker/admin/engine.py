@@ -12,20 +12,14 @@ from urllib.parse import quote
 import requests
 
 from llm_worker.config import Settings, engine_url_hint, without_credentials
+from llm_worker.process import AUDITORS, MANAGERS, OPERATORS, PROCESS_KEY
 from llm_worker.tls import certificate_problem, requests_verify
 
-PROCESS_KEY = "ticket-refund"
-# User tasks of bpmn/ticket-refund.bpmn whose outcomes `reviews export` and the audit count read.
-REVIEW_TASKS = ("Task_ManualReview", "Task_EscalatedReview")
-AUDIT_TASK = "Task_AuditRefund"
 DEPLOYMENT_NAME = "ticket-refund"
 DEPLOYMENT_SOURCE = "llm-worker deploy"
 # What a deployment carries: diagrams, decision tables and Camunda Forms.
 RESOURCE_SUFFIXES = (".bpmn", ".dmn", ".form")
 
-OPERATORS = "refund-operators"
-MANAGERS = "refund-managers"
-AUDITORS = "refund-auditors"
 TASK_FILTER_NAME = "Refund cases"
 
 # Authorization resource types and the grant type, as the engine numbers them.
@@ -34,6 +28,14 @@ _APPLICATION = 0
 _FILTER = 5
 _PROCESS_DEFINITION = 6
 _MAX_MESSAGE = 400
+
+
+# Camunda's default generalResourceWhitelistPattern ("[a-zA-Z0-9]+|camunda-admin") refuses the
+# '-' in the contract's group ids (refund-operators, ...): an engine where demo users are created
+# must allow it. Camunda Run takes it from this environment variable (docker-compose.yml).
+ID_PATTERN_WITH_HYPHENS = "[a-zA-Z0-9-]+|camunda-admin"
+ID_PATTERN_VARIABLE = "CAMUNDA_BPM_GENERICPROPERTIES_PROPERTIES_GENERALRESOURCEWHITELISTPATTERN"
+_INVALID_ID = "is not a valid resource identifier"
 
 
 class EngineAdminError(Exception):
@@ -224,6 +226,18 @@ class EngineAdmin:
         Idempotent: everything that exists already is left as it is (a demo user's password
         is never reset). The demo password is the user id unless `password_for` names one.
         """
+        try:
+            return self._ensure_demo_users(password_for)
+        except EngineAdminError as exc:
+            if _INVALID_ID not in str(exc):
+                raise
+            raise EngineAdminError(
+                f"{exc} (the engine's generalResourceWhitelistPattern refuses '-' in ids, as "
+                f"Camunda's default does: allow it, e.g. '{ID_PATTERN_WITH_HYPHENS}'; on Camunda "
+                f"Run set {ID_PATTERN_VARIABLE})"
+            ) from None
+
+    def _ensure_demo_users(self, password_for: Mapping[str, str] | None) -> DemoSetup:
         report = DemoSetup()
         for group, group_name in GROUP_NAMES.items():
             if not self._exists(f"/group/{quote(group, safe='')}", "read a group"):
