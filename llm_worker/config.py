@@ -26,7 +26,6 @@ from llm_worker.process import ALL_TOPICS, PAYMENT_TOPIC
 from llm_worker.refund.currency import REFERENCE_RATES, REFERENCE_RATES_DATE, CurrencyLimits
 from llm_worker.refund.models import DecisionStrategy
 
-
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 

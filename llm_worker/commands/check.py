@@ -14,9 +14,9 @@ from llm_worker.config import (
 from llm_worker.llm.pricing import price_table
 from llm_worker.observability import tracing
 from llm_worker.observability.health import Health
+from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.refund.currency import Basis, CurrencyLimits, plain
 from llm_worker.refund.decider import AdviceError
-from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.refund.models import DecisionStrategy
 from llm_worker.runtime.engine import EngineClient, EngineError
 from llm_worker.tls import certificate_problem, openai_http_client

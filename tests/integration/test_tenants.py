@@ -13,23 +13,16 @@ from typing import Any
 
 import pytest
 import requests
+from tests.integration.test_commands_reviews import SINCE, UNTIL, Cases
 
 from llm_worker.observability.health import Health
 from llm_worker.runtime.engine import EngineClient
-from tests.conftest import (
-    REAL_ENGINE_URL,
-    StartWorker,
-    emulator_only,
-    run_cli,
-    wait_until,
-    worker_env,
-)
+from tests.conftest import StartWorker, run_cli, wait_until, worker_env
 from tests.fakes.bpmn_runner import fake_time
 from tests.fakes.engine import EngineEmulator
 from tests.fakes.engine_admin import AdminState, install_admin_routes
 from tests.fakes.engine_history import install_history_routes
-from tests.fakes.real_engine import EngineDriver
-from tests.integration.test_reviews_export import SINCE, UNTIL, Cases
+from tests.fakes.real_engine import EmulatorDriver, EngineDriver
 
 pytestmark = pytest.mark.integration
 
@@ -86,8 +79,8 @@ def test_a_tenants_worker_takes_and_counts_only_that_tenants_tasks(
         assert info is not None, "another tenant's task (or one without a tenant) was handled"
         assert not info.locked and info.worker_id is None
     assert worker.stop() == 0
-    if engine_driver.emulated:
-        engine = emulator_only(engine_driver)
+    if isinstance(engine_driver, EmulatorDriver):  # the requests a worker sent
+        engine = engine_driver.engine
         fetches = engine.fetch_requests()
         assert fetches and all(
             topic["tenantIdIn"] == [MINE] for r in fetches for topic in r.body["topics"]
@@ -179,9 +172,10 @@ def test_reviews_export_and_the_audit_count_read_only_the_tenants_history(
 
 
 @pytest.mark.real_engine
-@pytest.mark.skipif(REAL_ENGINE_URL is None, reason="needs a real engine (CAMUNDA_TEST_URL)")
-def test_deploy_and_start_with_a_tenant_on_a_real_engine(tmp_path: Path) -> None:
-    url = str(REAL_ENGINE_URL).rstrip("/")
+def test_deploy_and_start_with_a_tenant_on_a_real_engine(
+    tmp_path: Path, real_engine_url: str
+) -> None:
+    url = real_engine_url.rstrip("/")
     tenant = f"llmworker-it-{next(_numbers)}"
     deployed = cli(url, "deploy", CAMUNDA_TENANT_ID=tenant)
     assert deployed.returncode == 0, deployed.stderr

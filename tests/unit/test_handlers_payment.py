@@ -9,7 +9,6 @@ import pytest
 import structlog.testing
 
 from llm_worker.config import SettingsError, load_settings
-from llm_worker.process import PAYMENT_TOPIC
 from llm_worker.handlers.payment import (
     PAYMENT_API_ERROR,
     PAYMENT_INVALID_REQUEST,
