@@ -85,6 +85,10 @@ class TasklistBrowser:
     def choose(self, label: str, option: str) -> None:
         self._command("choose", label=label, option=option)
 
+    def clipped(self) -> list[str]:
+        """The form's labels and descriptions that Tasklist's layout cuts off."""
+        return [str(text) for text in self._command("clipped")["clipped"]]
+
     def complete(self, task_id: str) -> tuple[dict[str, list[str]], list[Write]]:
         """Tasklist's Complete button: the errors the form then shows (none when it went
         through) and the requests it made."""

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 
 import puppeteer from 'puppeteer-core';
 
-import { installHarness } from './harness.mjs';
+import { afterLeaving, installHarness } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const FORM_JS = dirname(require.resolve('@bpmn-io/form-js/package.json'));
@@ -153,6 +153,8 @@ const commands = {
     await target.keyboard.press('Tab');
     await settle(target);
     const shown = await input.evaluate((element) => element.value);
+    await afterLeaving(input);
+    await settle(target);
     await input.dispose();
     return { value: shown };
   },

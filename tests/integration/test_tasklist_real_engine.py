@@ -179,6 +179,7 @@ def test_an_operator_approves_a_manual_review_in_tasklist(
     text = tasklist.form_text()
     booking = history.variable(pid, "bookingId")[1]
     assert "Refund review" in text and booking in text and "NON-REFUNDABLE" in text
+    assert tasklist.clipped() == []
     fields = {f.label: f for f in tasklist.fields() if f.label}
     assert fields["Approve or reject"].type == "radio" and fields["Approve or reject"].required
     assert fields["Approve or reject"].value is None  # no default: an explicit decision
@@ -256,6 +257,8 @@ def test_an_auditor_audits_an_automatic_refund_in_tasklist(
     open_in_tasklist(tasklist, "demo-auditor", task, "Refund auditors")
     text = tasklist.form_text()
     assert "150" in text and "470" in text  # the fee the rules read and the refund paid
+    # Tasklist does not wrap an option's label: a long one is cut off at the pane's edge.
+    assert tasklist.clipped() == []
     tasklist.choose("Was the automatic decision right?", "Correct: decision and amount are right")
     tasklist.fill("Comment", "The 150 USD fee is what the rules charge")
     tasklist.screenshot(SCREENSHOTS / "audit-correct.png")

@@ -7,15 +7,13 @@ import { createInterface } from 'node:readline';
 
 import puppeteer from 'puppeteer-core';
 
-import { installHarness } from '../forms/harness.mjs';
+import { afterLeaving, installHarness } from '../forms/harness.mjs';
 
 const ORIGIN = new URL(process.argv[2]).origin;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // Tall enough that Tasklist's task pane (its own scroll area) shows a whole form.
 const VIEWPORT = { width: 1400, height: 2000 };
 const FORM = '.task-details .fjs-form';
-// form-js's debounce of field changes (useFlushDebounce's default), plus a margin.
-const FORM_JS_DEBOUNCE_MS = 400;
 // What an operator's session asks before login, and answers 404 by design: the current user
 // (nobody yet) and Camunda's welcome page link.
 const EXPECTED_404 = [/\/camunda\/api\/admin\/auth\/user\/default$/, /\/camunda-welcome$/];
@@ -262,14 +260,8 @@ const commands = {
     await page.keyboard.press('Tab');
     await settle(page);
     const shown = await input.evaluate((element) => element.value);
-    if (await input.evaluate((element) => !!element.closest('.fjs-form-field-number'))) {
-      // form-js 1.8.7's number field re-sends its value once more after the blur, debounced by
-      // 300 ms, and the form's re-render then resets text typed meanwhile into the next field
-      // to its last debounced value (seen in Tasklist after a refused Complete, and with the
-      // viewer alone): an operator never types that fast, so neither does this one.
-      await new Promise((resolve) => setTimeout(resolve, FORM_JS_DEBOUNCE_MS));
-      await settle(page);
-    }
+    await afterLeaving(input);
+    await settle(page);
     await input.dispose();
     return { value: shown };
   },
@@ -317,6 +309,19 @@ const commands = {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return { shownErrors, writes: session.writes.slice(before) };
+  },
+
+  // Labels and texts of the form that Tasklist's layout cuts off (wider than their box).
+  async clipped() {
+    const { page } = current();
+    const clipped = await page.evaluate(
+      (form) =>
+        [...document.querySelectorAll(`${form} label, ${form} .fjs-form-field-description`)]
+          .filter((element) => element.scrollWidth > element.clientWidth + 1)
+          .map((element) => element.textContent.replace(/\s+/g, ' ').trim()),
+      FORM,
+    );
+    return { clipped };
   },
 
   async writes() {
