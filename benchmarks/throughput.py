@@ -9,6 +9,8 @@ For each engine and worker:
 - pickup latency (task created -> locked by the worker, p50/p95): with the worker idle on its
   long poll, --latency-tasks tasks arrive one by one at --arrival-rate per second (well below
   the capacity, so no task queues behind another).
+The lean client (fetchAndLock maxTasks 16 without variables, then a complete per task) runs
+with 4 threads and with 16 (the worker's 16 completes at once), over a backlog each.
 A pickup is when the worker's slot received the locked task (its "task done" log line minus the
 task's duration); a creation is when the benchmark asked the engine for the task (the process
 start on the real engine: the task is created inside that request).
@@ -532,12 +534,14 @@ def run_all(args: argparse.Namespace, llm_url: str, logs: Path) -> list[Result]:
         if args.naive_tasks:
             with EngineEmulator(strict=False) as emulator:
                 naive(Emulated(emulator), "emulator")
-        with EngineEmulator(strict=False) as emulator:
-            results.append(lean_client(Emulated(emulator), args.lean_tasks, 4, 16))
+        for threads in args.lean_threads:
+            with EngineEmulator(strict=False) as emulator:
+                results.append(lean_client(Emulated(emulator), args.lean_tasks, threads, 16))
     if args.engine in ("real", "both"):
         with real_engine(args, logs) as real:
             llm_worker(real, "real")
-            results.append(lean_client(real, args.lean_tasks, 4, 16))
+            for threads in args.lean_threads:
+                results.append(lean_client(real, args.lean_tasks, threads, 16))
     return results
 
 
@@ -575,7 +579,13 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=960, help="backlog for llm-worker run")
     parser.add_argument("--latency-tasks", type=int, default=80, help="paced tasks")
     parser.add_argument("--arrival-rate", type=float, default=8.0, help="paced tasks a second")
-    parser.add_argument("--lean-tasks", type=int, default=2000, help="backlog for the lean client")
+    parser.add_argument("--lean-tasks", type=int, default=1000, help="backlog of each lean run")
+    parser.add_argument(
+        "--lean-threads",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[4, 16],
+        help="lean client runs, by thread count (comma list): 16 completes at once as the worker",
+    )
     parser.add_argument("--naive-tasks", type=int, default=40, help="tasks for the naive worker")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     parser.add_argument("--naive-worker", metavar="ENGINE_URL", help=argparse.SUPPRESS)

@@ -29,6 +29,7 @@ def test_the_benchmark_measures_the_worker_and_a_lean_client_on_the_real_engine(
             "--latency-tasks=4",
             "--arrival-rate=4",
             "--lean-tasks=20",
+            "--lean-threads=2",
             "--latency-ms=50",
             "--json",
         ],
