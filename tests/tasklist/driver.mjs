@@ -71,7 +71,8 @@ async function openSession() {
   page.on('response', (response) => {
     const url = response.url();
     const write = state.writes.findLast(
-      (w) => w.status === null && ORIGIN + w.path === url && w.method === response.request().method(),
+      (w) =>
+        w.status === null && ORIGIN + w.path === url && w.method === response.request().method(),
     );
     if (write) write.status = response.status();
     if (response.status() >= 400 && !EXPECTED_404.some((pattern) => pattern.test(url))) {
@@ -147,10 +148,7 @@ const commands = {
     await page.type('input[ng-model="password"]', password);
     await page.click('form[name="signinForm"] button[type="submit"]');
     await page.waitForSelector('.task-filters .task-filter', { visible: true });
-    const shown = await page.$eval('.user-account .user-name, [cam-widget-header] .account', (e) =>
-      e.textContent,
-    ).catch(() => null);
-    return { user: shown ? clean(shown) : null };
+    return {};
   },
 
   async filters() {
@@ -221,9 +219,10 @@ const commands = {
   async claim() {
     const { page } = current();
     await page.click('.task-card button.claim');
-    await page.waitForSelector('.task-card .assignee .unclaim, .task-card .assignee [cam-widget-inline-field]', {
-      visible: true,
-    });
+    await page.waitForSelector(
+      '.task-card .assignee .unclaim, .task-card .assignee [cam-widget-inline-field]',
+      { visible: true },
+    );
     await page.waitForFunction(
       (form) =>
         [...document.querySelectorAll(`${form} input, ${form} textarea`)].some((c) => !c.disabled),
@@ -324,10 +323,6 @@ const commands = {
     return { clipped };
   },
 
-  async writes() {
-    return { writes: [...current().writes] };
-  },
-
   async screenshot({ path }) {
     await current().page.screenshot({ path, fullPage: true });
     return { path };
@@ -361,7 +356,12 @@ process.on('SIGTERM', () => shutdown(143));
 process.on('SIGINT', () => shutdown(130));
 process.on('SIGHUP', () => shutdown(129));
 
-reply({ ok: true, ready: true, browser: await browser.version(), browserPid: browserProcess?.pid ?? null });
+reply({
+  ok: true,
+  ready: true,
+  browser: await browser.version(),
+  browserPid: browserProcess?.pid ?? null,
+});
 
 let queue = Promise.resolve();
 const lines = createInterface({ input: process.stdin });
