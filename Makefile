@@ -87,7 +87,9 @@ demo: camunda-engine
 eval-local-llm: setup llama-server
 	$(PY) scripts/eval_local_llm.py
 
-bench:
+# Not in `make test` (a benchmark prints numbers; a test never asserts speed): llm-worker run
+# against the emulator and the real engine, and a lean client's ceiling on each (docs/benchmarks.md).
+bench: camunda-engine
 	$(PY) benchmarks/throughput.py
 
 # The rules reader on the real fare-rule texts of ../shared/fare-rules/ (skips where absent).

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -63,12 +63,13 @@ class Submission:
 class FormBrowser:
     """One driver process (and its Chromium) for many forms, one at a time."""
 
-    def __init__(self, driver: Path = DRIVER) -> None:
+    def __init__(self, driver: Path = DRIVER, args: Sequence[str] = ()) -> None:
+        """Start `driver` (a JSON-lines driver in Node, given `args`) and wait until it is ready."""
         # Open as long as the driver runs; close() closes it.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._proc = subprocess.Popen(
-            ["node", str(driver)],
+            ["node", str(driver), *args],
             cwd=REPO_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
