@@ -298,8 +298,12 @@ _PERCENT_WORDS = re.compile(
 
 
 def verify_foreign_quote(quote: str, claim: Claim, case: RefundCase) -> Failure | None:
-    """The narrow check of a quote the structural reader does not read (another language)."""
-    upper, text = quote.upper(), (case.fare_rules or "").upper()
+    """The narrow check of a quote the structural reader does not read (another language).
+
+    What the statement is for is read from the whole sentence the quote stands in (a quote may
+    leave out "par trajet"); what could change the fee, from the whole text."""
+    text = (case.fare_rules or "").upper()
+    upper = _sentence_of(quote.upper(), text)
     if _CHANGE_WORDS.search(upper):
         return Failure(
             Failed.NOT_REFUND_PROVISION, "the quoted statement speaks of changes or exchanges"
@@ -319,9 +323,9 @@ def verify_foreign_quote(quote: str, claim: Claim, case: RefundCase) -> Failure 
             Failed.UNVERIFIABLE,
             "the product cannot check a no-show or after-departure fee in this language",
         )
-    if claim.decision is Decision.WITH_PENALTY and (failure := check_fee_words(quote)):
+    if claim.decision is Decision.WITH_PENALTY and (failure := check_fee_words(text)):
         return failure
-    if _CONDITION_WORDS.search(upper) or _TIMING_WORDS.search(text):
+    if _CONDITION_WORDS.search(text) or _TIMING_WORDS.search(text):
         return Failure(
             Failed.UNVERIFIABLE,
             "the product cannot check the condition or timing the fare rules attach to it "
@@ -329,7 +333,7 @@ def verify_foreign_quote(quote: str, claim: Claim, case: RefundCase) -> Failure 
         )
     if lx.NON_REFUNDABLE_TEXT.search(text):
         return Failure(Failed.OTHER_STATEMENT, "the fare rules also call the fare non-refundable")
-    in_quote, in_text = Counter(_figures(upper)), Counter(_figures(text))
+    in_quote, in_text = Counter(_figures(quote.upper())), Counter(_figures(text))
     if claim.decision is Decision.ALLOWED:
         stated = [f for f in in_text if f != (Decimal(100), "%")]
         if stated:
@@ -358,6 +362,21 @@ def verify_foreign_quote(quote: str, claim: Claim, case: RefundCase) -> Failure 
             "cannot read",
         )
     return None
+
+
+_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+|\n\s*\n?")
+
+
+def _sentence_of(quote: str, text: str) -> str:
+    """The sentences of the text the quote is made of or stands in (the quote if none is)."""
+    wanted = _squash(quote)
+    found = [
+        sentence
+        for sentence in _SENTENCE_END.split(text)
+        if (squashed := _squash(sentence))
+        and (wanted in squashed or (len(squashed) >= _MIN_QUOTE_CHARS and squashed in wanted))
+    ]
+    return " ".join([quote, *found])
 
 
 def _figures(text: str) -> list[tuple[Decimal, str]]:

@@ -225,6 +225,11 @@ def test_a_plain_statement_in_a_common_language_is_verified(
          _fee("80"), Failed.UNVERIFIABLE),
         ("Frais d'annulation jusqu'à 80 EUR.", "Frais d'annulation jusqu'à 80 EUR.", _fee("80"),
          Failed.READS_OTHERWISE),
+        # A quote that leaves out what its sentence goes on to say.
+        ("Remboursement avec frais d'annulation de 80 EUR par trajet.",
+         "Remboursement avec frais d'annulation de 80 EUR", _fee("80"), Failed.READS_OTHERWISE),
+        ("CANCELLATIONS\n  CHARGE EUR 80.00 PER COUPON FOR CANCEL/REFUND.",
+         "CHARGE EUR 80.00", _fee("80"), Failed.READS_OTHERWISE),
         ("Billet remboursable avec des frais de 80 EUR par trajet.",
          "Billet remboursable avec des frais de 80 EUR par trajet.", _fee("80"),
          Failed.READS_OTHERWISE),
