@@ -66,11 +66,11 @@ _CHANGE_FEE_SAID = re.compile(
 )
 # It says the request is not covered, the fare not refundable, or that it cannot tell.
 _NOT_COVERED_SAID = re.compile(
-    r"NOT COVERED|DOES NOT COVER|DO(?:ES)? NOT (?:MENTION|SAY|STATE|SPECIFY|ADDRESS|APPLY)|"
+    r"NOT COVERED|DOES NOT COVER|DO(?:ES)? NOT (?:MENTION|SAY|STATE|SPECIFY|ADDRESS)|"
     r"\bNO (?:RULE|PROVISION|INFORMATION|MENTION)\b|NOT (?:SPECIFIED|STATED|MENTIONED|CLEAR)|"
     r"NON-? ?REFUNDABLE|NOT REFUNDABLE|\bNO REFUNDS?\b(?! ?(?:FEE|CHARGE|PENALTY))|"
     r"REFUNDS? (?:IS |ARE )?NOT (?:PERMITTED|ALLOWED|POSSIBLE)|UNCLEAR|AMBIGUOUS|"
-    r"CANNOT BE (?:DETERMINED|COMPUTED|CALCULATED)|UNABLE TO|MANUAL REVIEW|\bOPERATOR\b"
+    r"CANNOT BE (?:DETERMINED|COMPUTED|CALCULATED)|UNABLE TO|MANUAL REVIEW"
 )
 
 
@@ -176,8 +176,14 @@ def verify_quote(quote: str, claim: Claim, case: RefundCase, reading: Reading) -
             "another statement that applies to this request could not be read by the product "
             f'("{_short(others[0].text)}")',
         )
-    understood = tuple(s for s in reading.statements if s.kind is not Kind.UNREAD or s in located)
-    whole = decide_by_text(case, replace(reading, statements=understood, foreign=False))
+    understood: list[Statement] = []
+    for s in reading.statements:
+        if s in located and s.kind is Kind.UNREAD:
+            # The quote's own reading stands for the sentence the reader could not read.
+            understood.extend(q for q in statements if q not in understood)
+        elif s.kind is not Kind.UNREAD:
+            understood.append(s)
+    whole = decide_by_text(case, replace(reading, statements=tuple(understood), foreign=False))
     return _compare(whole, claim, "the fare rules read as a whole", check=Failed.OTHER_STATEMENT)
 
 
