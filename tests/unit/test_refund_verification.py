@@ -5,6 +5,7 @@ the base fare offered as the quote must never pass; a wrong fee never pays."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,10 +24,11 @@ from llm_worker.llm.pricing import price_table
 from llm_worker.refund.currency import CurrencyLimits
 from llm_worker.refund.decider import Decider
 from llm_worker.refund.guardrails import Guardrail, check_answer
-from llm_worker.refund.inputs import PlainVariable
+from llm_worker.refund.inputs import CaseProblems, PlainVariable, read_case
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase, Source, Verdict
-from llm_worker.refund.policy import decide_by_text
+from llm_worker.refund.policy import decide_by_facts, decide_by_text
 from llm_worker.refund.reading import read_fare_rules
+from llm_worker.refund.reading.lexicon import PERCENT, parse_number, written_amounts
 from llm_worker.refund.verification import Claim, Failed, check_reasoning, verify_quote
 from tests.fakes.llm import Answer, FakeLLM
 from tests.fare_statements import (
@@ -38,8 +40,10 @@ from tests.fare_statements import (
     charges,
     scenarios,
 )
+from tests.refund_cases import CORPUS
 
 VERIFIED = (Decision.ALLOWED, Decision.WITH_PENALTY)
+LIMITS = CurrencyLimits(Decimal(5000), "USD")
 EXAMPLES = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -342,3 +346,57 @@ def test_the_fake_models_change_or_no_show_fee_never_pays(
         assert verdict.guardrail is not None
         assert verdict.reasoning.startswith(f"Guardrail {verdict.guardrail}")
         Guardrail(verdict.guardrail)  # a reason the metric's label set knows
+
+
+# --- every figure of the real texts, offered by a careless model ----------------------------------
+
+
+def _careless_answers(text: str) -> Iterator[LlmAnswer]:
+    """What a careless model could answer on a text: each line quoted as a free refund, and
+    each amount or percentage quoted with its line as the fee."""
+    for line in (raw.strip() for raw in text.splitlines()):
+        if len(line) < 8:
+            continue
+        yield LlmAnswer(
+            decision="ALLOWED", penalty_amount=None, penalty_percent=None, penalty_currency=None,
+            reasoning="Refundable without charge.", rule_text=line,
+        )  # fmt: skip
+        for value, currency in written_amounts(line):
+            yield LlmAnswer(
+                decision="WITH_PENALTY", penalty_amount=float(value), penalty_percent=None,
+                penalty_currency=currency, reasoning="A cancellation fee applies.", rule_text=line,
+            )  # fmt: skip
+        for m in PERCENT.finditer(line.upper()):
+            percent = parse_number(m.group("num"))
+            if percent is not None and percent <= 100:
+                yield LlmAnswer(
+                    decision="WITH_PENALTY", penalty_amount=None, penalty_percent=float(percent),
+                    penalty_currency=None, reasoning="A cancellation fee applies.", rule_text=line,
+                )  # fmt: skip
+
+
+def test_no_figure_of_a_real_text_pays_wrongly_where_the_reader_is_unsure() -> None:
+    # The cases `hybrid` asks the LLM about: whatever a careless model quotes from the text,
+    # what passes is what the labellers decided (CONTRACT.md's corpus, never copied here).
+    if not (CORPUS / "real-dev.jsonl").exists():
+        pytest.skip(f"the real fare-rule corpus is not here ({CORPUS} is absent)")
+    asked = wrong = 0
+    for line in (CORPUS / "real-dev.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        variables = {k: PlainVariable(v) for k, v in item["variables"].items()}
+        case = read_case(variables, REQUEST)
+        if isinstance(case, CaseProblems) or decide_by_facts(case, LIMITS) is not None:
+            continue
+        reading = read_fare_rules(case.fare_rules)
+        rules = decide_by_text(case, reading)
+        if rules.sure:
+            continue
+        expected = (item["expected"], item.get("expected_penalty"))
+        for answer in _careless_answers(case.fare_rules or ""):
+            asked += 1
+            checked = check_answer(answer, case, rules, reading)
+            if checked.decision is Decision.MANUAL:
+                continue
+            penalty = None if checked.penalty is None else float(checked.penalty)
+            wrong += (checked.decision.value, penalty) != expected
+    assert asked >= 40 and wrong == 0
