@@ -164,7 +164,7 @@ def verify_quote(quote: str, claim: Claim, case: RefundCase, reading: Reading) -
         place = applying[0]
         statements = [_placed(s, place) for s in own.statements if s.kind in DECISIVE]
     quoted = decide_by_text(case, Reading(statements=tuple(statements)))
-    failure = _compare(quoted, claim, "the quoted statement, as the product reads it,")
+    failure = _compare(quoted, claim, "the quoted statement")
     if failure is not None:
         return failure
     # The only statement that could apply: the reading of everything else the reader
@@ -184,21 +184,21 @@ def verify_quote(quote: str, claim: Claim, case: RefundCase, reading: Reading) -
         elif s.kind is not Kind.UNREAD:
             understood.append(s)
     whole = decide_by_text(case, replace(reading, statements=tuple(understood), foreign=False))
-    return _compare(whole, claim, "the fare rules read as a whole", check=Failed.OTHER_STATEMENT)
+    return _compare(whole, claim, "the fare rules as a whole", check=Failed.OTHER_STATEMENT)
 
 
 def _compare(
     result: RuleResult, claim: Claim, what: str, *, check: Failed = Failed.READS_OTHERWISE
 ) -> Failure | None:
+    why = result.reasoning.rstrip(".")
     if not result.sure:
-        return Failure(Failed.UNVERIFIABLE, f"the product cannot fully read {what[:-1]}"
-                       f" ({result.reasoning.rstrip('.')})")  # fmt: skip
+        return Failure(Failed.UNVERIFIABLE, f"the product cannot fully read {what} ({why})")
     if result.decision is not claim.decision or (
         claim.decision is Decision.WITH_PENALTY and result.penalty != claim.penalty
     ):
         fee = f" {result.penalty}" if result.decision is Decision.WITH_PENALTY else ""
         return Failure(
-            check, f"{what} gives {result.decision.value}{fee}: {result.reasoning.rstrip('.')}"
+            check, f"{what}, as the product reads it, gives {result.decision.value}{fee}: {why}"
         )
     return None
 
