@@ -28,6 +28,7 @@ from tests.fakes.llama_server import (
 from tests.support import REPO_ROOT
 
 AUTOMATIC = {"ALLOWED", "WITH_PENALTY"}
+# The team's set and the real corpus (CONTRACT.md: tests read it from ../shared/fare-rules).
 DEFAULT_FILES = ("examples/fare_rules_eval.jsonl", "../shared/fare-rules/real-dev.jsonl")
 
 
@@ -69,6 +70,15 @@ def row(path: Path, strategy: str, summary: dict[str, Any]) -> dict[str, Any]:
         "completion_tokens_per_call": round(summary["completion_tokens"] / summary["llm_calls"])
         if summary["llm_calls"]
         else 0,
+        "llm_decided": summary["llm"]["decided"],
+        "llm_decided_right": summary["llm"]["decided_right"],
+        "overrides": summary["llm"]["overrides"],
+        "overrides_by_reason": summary["llm"]["overrides_by_reason"],
+        "overrides_of_correct": summary["llm"]["overrides_of_correct"],
+        "overrides_of_correct_ids": summary["llm"]["overrides_of_correct_ids"],
+        "prompt_tokens_per_call": round(summary["prompt_tokens"] / summary["llm_calls"])
+        if summary["llm_calls"]
+        else 0,
         "wrong": wrong,
     }
 
@@ -76,16 +86,19 @@ def row(path: Path, strategy: str, summary: dict[str, Any]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| file | strategy | cases | wrong automatic (debatable apart) | automated | LLM calls "
-        "| mean / p95 latency | tokens a case |",
-        "|---|---|---|---|---|---|---|---|",
+        "| LLM decided (right) | overridden (of correct answers) | mean / p95 latency "
+        "| prompt + completion tokens a call |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {Path(r['file']).name} | {r['strategy']} | {r['cases']} "
             f"| {r['wrong_automatic']} (+{r['wrong_automatic_debatable']} debatable) "
             f"| {r['automated']} of {r['labelled_automatic']} | {r['llm_calls']} "
+            f"| {r['llm_decided']} ({r['llm_decided_right']}) "
+            f"| {r['overrides']} ({r['overrides_of_correct']}) "
             f"| {r['latency_mean_s']:.1f} s / {r['latency_p95_s']:.1f} s "
-            f"| {r['tokens_per_case']} |"
+            f"| {r['prompt_tokens_per_call']} + {r['completion_tokens_per_call']} |"
         )
     return "\n".join(lines)
 
@@ -155,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{m['expected']} {m['expected_penalty'] or ''}, decided {m['decided']} "
                 f"{m['penalty'] or ''} from {m['source']}: {m['reasoning']}"
             )
+        for case_id in r["overrides_of_correct_ids"]:
+            print(f"correct answer overridden ({Path(r['file']).name}, {r['strategy']}): {case_id}")
     return 0
 
 

@@ -58,6 +58,13 @@ class Summary:
     cost_usd: float = 0.0
     latencies: list[float] = field(default_factory=list)
     mistakes: list[dict[str, Any]] = field(default_factory=list)
+    # What the LLM's own answers came to: decided automatically (and rightly), or overridden
+    # by a guardrail; an override of a correct answer is a defect too (a cheaper one).
+    llm_answered: int = 0
+    llm_decided: int = 0
+    llm_decided_right: int = 0
+    overrides: dict[str, int] = field(default_factory=dict)
+    overrides_of_correct: list[str] = field(default_factory=list)
 
     def add(self, case: LabelledCase, verdict: Verdict, latency_s: float) -> None:
         self.cases += 1
@@ -96,6 +103,8 @@ class Summary:
             )
         if decided is Decision.ALLOWED and case.expected is not Decision.ALLOWED:
             self.unsafe.append(case.id)
+        if verdict.llm_decision is not None:
+            self._add_llm(case, verdict, right)
         usage = verdict.usage
         self.llm_calls += usage.calls
         self.cached += int(usage.cached)
@@ -103,6 +112,26 @@ class Summary:
         self.completion_tokens += usage.completion_tokens
         self.cost_usd += usage.cost_usd
         self.latencies.append(latency_s)
+
+    def _add_llm(self, case: LabelledCase, verdict: Verdict, right: bool) -> None:
+        self.llm_answered += 1
+        if verdict.source is Source.LLM and verdict.decision is not Decision.MANUAL:
+            self.llm_decided += 1
+            self.llm_decided_right += int(right)
+        if verdict.guardrail is None:
+            return
+        self.overrides[verdict.guardrail] = self.overrides.get(verdict.guardrail, 0) + 1
+        answered = verdict.llm_decision
+        fee_right = (
+            answered != Decision.WITH_PENALTY.value
+            or case.expected_penalty is None
+            or (
+                verdict.llm_penalty is not None
+                and abs(verdict.llm_penalty - case.expected_penalty) <= _CENT
+            )
+        )
+        if answered == case.expected.value and fee_right:
+            self.overrides_of_correct.append(case.id)
 
     def as_dict(self) -> dict[str, Any]:
         lat = sorted(self.latencies) or [0.0]
@@ -141,6 +170,15 @@ class Summary:
                 "max": round(lat[-1], 4),
             },
             "mistakes": self.mistakes,
+            "llm": {
+                "answered": self.llm_answered,
+                "decided": self.llm_decided,
+                "decided_right": self.llm_decided_right,
+                "overrides": sum(self.overrides.values()),
+                "overrides_by_reason": dict(sorted(self.overrides.items())),
+                "overrides_of_correct": len(self.overrides_of_correct),
+                "overrides_of_correct_ids": self.overrides_of_correct,
+            },
         }
 
 
@@ -251,6 +289,20 @@ def render(summary: dict[str, Any]) -> str:
         f"{count(summary['automatic_labelled'], 'case')} "
         f"labelled ALLOWED or WITH_PENALTY decided so ({summary['automation_rate'] * 100:.1f}%)"
     )
+    llm = summary["llm"]
+    if llm["answered"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in llm["overrides_by_reason"].items())
+        lines.append(
+            f"LLM answers: {llm['answered']}  decided automatically: {llm['decided']} "
+            f"({llm['decided_right']} right)  overridden by guardrails: {llm['overrides']}"
+            + (f" ({reasons})" if reasons else "")
+            + f"  of them correct answers: {llm['overrides_of_correct']}"
+            + (
+                f" ({', '.join(llm['overrides_of_correct_ids'])})"
+                if llm["overrides_of_correct"]
+                else ""
+            )
+        )
     if summary["unsafe_ids"]:
         lines.append("unsafe approvals: " + ", ".join(summary["unsafe_ids"]))
     for m in summary["mistakes"]:

@@ -12,7 +12,7 @@ from typing import Protocol
 from llm_worker.logs import get_logger
 from llm_worker.privacy.redaction import Redaction, redact
 from llm_worker.refund.currency import CurrencyLimits
-from llm_worker.refund.guardrails import check_answer
+from llm_worker.refund.guardrails import answered_penalty, check_answer
 from llm_worker.refund.inputs import CaseProblems, Variable, read_case
 from llm_worker.refund.models import (
     MAX_REASONING_CHARS,
@@ -25,7 +25,7 @@ from llm_worker.refund.models import (
     Verdict,
 )
 from llm_worker.refund.policy import RuleResult, decide_by_facts, decide_by_text
-from llm_worker.refund.reading import read_fare_rules
+from llm_worker.refund.reading import Reading, read_fare_rules
 from llm_worker.refund.reading.applying import select
 from llm_worker.refund.reading.explain import explain
 
@@ -134,7 +134,7 @@ class Decider:
         )
         if not ask or self.advisor is None:
             return self._from_rules(case, rules)
-        return self._from_llm(case, rules, reading.injection, self.advisor, deadline)
+        return self._from_llm(case, rules, reading, self.advisor, deadline)
 
     def explain(self, variables: Mapping[str, Variable]) -> str:
         """What the reader found in the case and why it was sure or unsure (no LLM is asked)."""
@@ -196,7 +196,7 @@ class Decider:
         self,
         case: RefundCase,
         rules: RuleResult,
-        injection: str | None,
+        reading: Reading,
         advisor: Advisor,
         deadline: float,
     ) -> Verdict:
@@ -232,7 +232,12 @@ class Decider:
             llm_attempts=advice.attempts,
         )
         answer = advice.answer
-        checked = check_answer(answer, case, rules, injection)
+        checked = check_answer(answer, case, rules, reading)
+        base = replace(
+            base,
+            llm_decision=answer.decision.strip().upper()[:20],
+            llm_penalty=answered_penalty(answer, case),
+        )
         said = f'The LLM answered {answer.decision[:20]}: "{_one_line(answer.reasoning)}"'
         if checked.guardrail is not None:
             return replace(

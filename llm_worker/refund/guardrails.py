@@ -1,4 +1,6 @@
-"""Guardrails on every LLM answer: what the model may say, checked against the facts and text."""
+"""Guardrails on every LLM answer: what the model may say, checked against the facts and text;
+an answer the rules reader was not sure of is verified with the product's own reading of the
+statement it quotes (llm_worker.refund.verification)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,19 @@ from enum import StrEnum
 from llm_worker.refund.currency import plain
 from llm_worker.refund.models import Decision, LlmAnswer, RefundCase
 from llm_worker.refund.policy import RuleResult
+from llm_worker.refund.reading import Reading
 from llm_worker.refund.reading.lexicon import (
     NO_SHOW,
     NON_REFUNDABLE_TEXT,
     SERVICE_FEE,
     written_amounts,
+)
+from llm_worker.refund.verification import (
+    Claim,
+    Failure,
+    check_fee_words,
+    check_reasoning,
+    verify_quote,
 )
 
 _CENT = Decimal("0.01")
@@ -59,6 +69,13 @@ class Guardrail(StrEnum):
     DOUBTFUL_READING = "doubtful_reading"
     PENALTY_NOT_REFUND_FEE = "penalty_not_refund_fee"
     NOT_FARE_RULES = "not_fare_rules"
+    # The quoted statement, read by the product (llm_worker.refund.verification.Failed).
+    QUOTE_UNVERIFIABLE = "quote_unverifiable"
+    QUOTE_NOT_REFUND_PROVISION = "quote_not_refund_provision"
+    QUOTE_NOT_APPLICABLE = "quote_not_applicable"
+    QUOTE_READS_OTHERWISE = "quote_reads_otherwise"
+    OTHER_STATEMENT_APPLIES = "other_statement_applies"
+    REASONING_CONTRADICTS = "reasoning_contradicts"
 
 
 @dataclass(frozen=True)
@@ -72,9 +89,11 @@ class Checked:
 
 
 def check_answer(
-    answer: LlmAnswer, case: RefundCase, rules: RuleResult, injection: str | None
+    answer: LlmAnswer, case: RefundCase, rules: RuleResult, reading: Reading
 ) -> Checked:
-    """Accept the answer, or say which guardrail overrides it to MANUAL and why."""
+    """Accept the answer, or say which guardrail overrides it to MANUAL and why.
+
+    `rules` is the policy's result from `reading`, the reader's reading of the fare rules."""
     try:
         decision = Decision(answer.decision.strip().upper())
     except ValueError:
@@ -83,7 +102,7 @@ def check_answer(
         )
     if decision is Decision.MANUAL:
         return Checked(Decision.MANUAL)
-    if injection is not None:
+    if reading.injection is not None:
         return _override(
             Guardrail.PROMPT_INJECTION,
             "the fare rules contain instructions addressed to the decision system",
@@ -132,11 +151,24 @@ def check_answer(
                     Guardrail.UNSUPPORTED_ALLOWED,
                     "the rule quoted does not state a refund without charge",
                 )
+            return _verified(answer, Claim(Decision.ALLOWED), case, reading)
         return Checked(Decision.ALLOWED)
-    return _check_penalty(answer, case, rules)
+    return _check_penalty(answer, case, rules, reading)
 
 
-def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Checked:
+def _verified(answer: LlmAnswer, claim: Claim, case: RefundCase, reading: Reading) -> Checked:
+    """An answer the rules were not sure of pays only when the product can verify it."""
+    failure: Failure | None = check_reasoning(answer.reasoning, claim, case) or verify_quote(
+        answer.rule_text, claim, case, reading
+    )
+    if failure is not None:
+        return _override(Guardrail(failure.check.value), failure.why)
+    return Checked(claim.decision, penalty=claim.penalty)
+
+
+def _check_penalty(
+    answer: LlmAnswer, case: RefundCase, rules: RuleResult, reading: Reading
+) -> Checked:
     amount, percent = answer.penalty_amount, answer.penalty_percent
     if amount is None and percent is None:
         return _override(Guardrail.PENALTY_MISSING, "WITH_PENALTY was answered without a fee")
@@ -178,6 +210,9 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
             Guardrail.PENALTY_ABOVE_PRICE,
             f"the fee {plain(penalty)} is above the ticket price {plain(case.ticket_price)}",
         )
+    if (failure := check_fee_words(answer.rule_text)) is not None:
+        # Whoever read the text, a fee its own quote calls per coupon or "up to" never pays.
+        return _override(Guardrail(failure.check.value), failure.why)
     if rules.sure:
         if rules.decision is not Decision.WITH_PENALTY:
             return _override(Guardrail.CONTRADICTS_RULES, rules.reasoning)
@@ -231,7 +266,29 @@ def _check_penalty(answer: LlmAnswer, case: RefundCase, rules: RuleResult) -> Ch
                     f"the fare rules write the fee {stated:f} in {', '.join(sorted(written))}, "
                     f"the ticket is in {case.currency}",
                 )
+        claim = Claim(
+            Decision.WITH_PENALTY,
+            penalty=penalty,
+            amount=stated if amount is not None else None,
+            percent=stated if amount is None else None,
+        )
+        return _verified(answer, claim, case, reading)
     return Checked(Decision.WITH_PENALTY, penalty=penalty)
+
+
+def answered_penalty(answer: LlmAnswer, case: RefundCase) -> Decimal | None:
+    """The fee an answer states, in the ticket's currency, whether or not it was accepted."""
+    try:
+        if answer.penalty_percent is not None and answer.penalty_amount is None:
+            if case.ticket_price is None:
+                return None
+            percent = _decimal(answer.penalty_percent)
+            return (case.ticket_price * percent / 100).quantize(_CENT, ROUND_HALF_UP, _WIDE)
+        if answer.penalty_amount is not None:
+            return _decimal(answer.penalty_amount).quantize(_CENT, ROUND_HALF_UP, context=_WIDE)
+    except InvalidOperation:
+        return None  # an absurd number: no fee anyone would pay
+    return None
 
 
 def numbers_in(text: str) -> set[Decimal]:

@@ -126,7 +126,7 @@ class LlmAnswer(BaseModel):
         json_schema_extra={"maxLength": ANSWER_REASONING_MAX_CHARS},
     )
     rule_text: str = Field(
-        description="The sentence of the fare rules relied on, quoted exactly, "
+        description="The one cancellation/refund statement that decides, quoted exactly, "
         f"at most {ANSWER_RULE_TEXT_MAX_CHARS} characters",
         json_schema_extra={"maxLength": ANSWER_RULE_TEXT_MAX_CHARS},
     )
@@ -160,6 +160,10 @@ class Verdict:
     currency: str | None = None
     error: str | None = None
     guardrail: str | None = None
+    # What the LLM itself answered (before the guardrails) and the fee that answer would pay:
+    # `eval` counts the overrides of correct answers from them.
+    llm_decision: str | None = None
+    llm_penalty: Decimal | None = None
     usage: Usage = Usage()
     fare_rules_sha256: str | None = None
     # Personal data replaced before the LLM saw the text, by kind (counts, never values).

@@ -57,6 +57,10 @@ def test_eval_against_an_llm_endpoint_counts_calls_tokens_and_cost() -> None:
     assert summary["llm_calls"] == asked > 0
     assert summary["prompt_tokens"] > 0 and summary["cost_usd"] > 0
     assert summary["unsafe_approvals"] == 0
+    answers = summary["llm"]
+    assert answers["answered"] == asked
+    assert answers["decided"] + answers["overrides"] <= asked
+    assert answers["overrides"] == sum(answers["overrides_by_reason"].values())
     assert "sk-test-eval" not in done.stdout + done.stderr
 
 

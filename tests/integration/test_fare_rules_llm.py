@@ -230,7 +230,13 @@ def test_without_a_key_the_rules_decide_and_no_llm_is_called(
 def test_hybrid_asks_the_llm_only_where_the_rules_are_unsure(
     start_worker: StartWorker, engine: EngineEmulator, llm: FakeLLM
 ) -> None:
-    llm.script(Answer(decision="ALLOWED", rule_text="remboursable sans frais avant le départ"))
+    llm.script(
+        Answer(
+            decision="ALLOWED",
+            reasoning="The ticket is refundable without charge before departure.",
+            rule_text="remboursable sans frais avant le départ",
+        )
+    )
     worker = start(start_worker, engine, llm, DECISION_STRATEGY="hybrid")
     plain = decide(engine, worker, variables())
     french = decide(engine, worker, variables("Billet remboursable sans frais avant le départ."))

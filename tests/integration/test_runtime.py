@@ -31,7 +31,7 @@ def case() -> dict[str, Any]:
     n = next(_numbers)
     return {
         "bookingId": f"RT{n:05d}",
-        "fareRules": f"PENALTIES: refundable; a cancellation fee of USD 50 applies. (ref {n})",
+        "fareRules": f"A cancellation fee of USD 50 applies. (ref {n})",
         "ticketPrice": 400.0,
         "currency": "USD",
         "refundReason": "VOLUNTARY",

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from tests.integration.test_commands_reviews import SINCE, UNTIL, Cases
 
 from llm_worker.observability.health import Health
 from llm_worker.runtime.engine import EngineClient
@@ -23,6 +22,7 @@ from tests.fakes.engine import EngineEmulator
 from tests.fakes.engine_admin import AdminState, install_admin_routes
 from tests.fakes.engine_history import install_history_routes
 from tests.fakes.real_engine import EmulatorDriver, EngineDriver
+from tests.integration.test_commands_reviews import SINCE, UNTIL, Cases
 
 pytestmark = pytest.mark.integration
 

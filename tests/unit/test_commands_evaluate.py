@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from llm_worker.cli import main
 from llm_worker.commands import count
+from llm_worker.commands.evaluate import LabelledCase, Summary
+from llm_worker.refund.models import Decision, Source, Verdict
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = {
@@ -92,3 +95,31 @@ def test_one_skipped_case_is_singular(tmp_path: Path, capsys: pytest.CaptureFixt
     captured = capsys.readouterr()
     assert "skipped 1 case without a label (expected: null)" in captured.err
     assert "automation: 1 of 1 case labelled" in captured.out
+
+
+def test_eval_counts_what_became_of_the_llms_answers() -> None:
+    summary = Summary(strategy="hybrid", model="m", prompt_version="v")
+    fee = LabelledCase("fee", {}, Decision.WITH_PENALTY, Decimal(100))
+    manual = LabelledCase("manual", {}, Decision.MANUAL)
+
+    def llm(decision: Decision, answered: str, penalty: str | None, **over: object) -> Verdict:
+        fields: dict[str, object] = {
+            "booking_id": "B", "decision": decision, "reasoning": "r", "provider": "openai",
+            "source": Source.LLM if decision is not Decision.MANUAL else Source.FALLBACK,
+            "penalty": Decimal(penalty) if decision is Decision.WITH_PENALTY and penalty else None,
+            "llm_decision": answered, "llm_penalty": Decimal(penalty) if penalty else None,
+        }  # fmt: skip
+        fields.update(over)
+        return Verdict(**fields)  # type: ignore[arg-type]
+
+    summary.add(fee, llm(Decision.WITH_PENALTY, "WITH_PENALTY", "100"), 0.1)  # right
+    summary.add(fee, llm(Decision.WITH_PENALTY, "WITH_PENALTY", "90"), 0.1)  # wrong fee
+    summary.add(fee, llm(Decision.MANUAL, "WITH_PENALTY", "100", guardrail="g1"), 0.1)
+    summary.add(fee, llm(Decision.MANUAL, "WITH_PENALTY", "90", guardrail="g1"), 0.1)
+    summary.add(manual, llm(Decision.MANUAL, "ALLOWED", None, guardrail="g2"), 0.1)
+    summary.add(manual, Verdict("B", Decision.MANUAL, Source.RULES, "r", "rules"), 0.1)
+    assert summary.as_dict()["llm"] == {
+        "answered": 5, "decided": 2, "decided_right": 1, "overrides": 3,
+        "overrides_by_reason": {"g1": 2, "g2": 1},
+        "overrides_of_correct": 1, "overrides_of_correct_ids": ["fee"],
+    }  # fmt: skip

@@ -58,7 +58,7 @@ def answer(decision: str, **over: Any) -> LlmAnswer:
 
 def check(a: LlmAnswer, c: RefundCase):  # type: ignore[no-untyped-def]
     reading = read_fare_rules(c.fare_rules)
-    return check_answer(a, c, decide_by_text(c, reading), reading.injection)
+    return check_answer(a, c, decide_by_text(c, reading), reading)
 
 
 UNREAD = "Billet remboursable sans frais. Frais d'annulation 80 USD ou 10 %."
@@ -70,9 +70,13 @@ def test_answer_outside_the_three_values(value: str) -> None:
     assert check(answer(value), case(UNREAD)).guardrail is Guardrail.INVALID_DECISION
 
 
+FREE = "Billet remboursable sans frais avant le départ."
+ONE_FEE = "Frais d'annulation de 80 USD."
+
+
 def test_decision_case_and_spaces_are_tolerated() -> None:
-    quoted = answer(" allowed ", rule_text="Billet remboursable sans frais.")
-    assert check(quoted, case(UNREAD)).decision is Decision.ALLOWED
+    quoted = answer(" allowed ", rule_text="Billet remboursable sans frais")
+    assert check(quoted, case(FREE)).decision is Decision.ALLOWED
 
 
 def test_manual_always_passes() -> None:
@@ -144,12 +148,11 @@ def test_percentage_needs_the_price() -> None:
 
 def test_penalty_is_computed_by_the_worker() -> None:
     by_amount = check(
-        answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="usd", rule_text=FEE_QUOTE),
-        case(UNREAD),
+        answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="usd", rule_text=ONE_FEE),
+        case(ONE_FEE),
     )
-    by_percent = check(
-        answer("WITH_PENALTY", penalty_percent=10.0, rule_text=FEE_QUOTE), case(UNREAD)
-    )
+    share = "Frais d'annulation de 10 % du tarif."
+    by_percent = check(answer("WITH_PENALTY", penalty_percent=10.0, rule_text=share), case(share))
     assert (by_amount.decision, by_amount.penalty) == (Decision.WITH_PENALTY, Decimal("80.00"))
     assert by_percent.penalty == Decimal("62.00")
 
@@ -175,10 +178,11 @@ def test_numbers_in_text_in_usual_notations() -> None:
 
 
 def test_amount_fee_for_several_passengers_is_left_to_the_rules() -> None:
-    a = answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="USD", rule_text=FEE_QUOTE)
-    assert check(a, case(UNREAD, passenger_count=3)).guardrail is Guardrail.PENALTY_PASSENGERS
-    pct = answer("WITH_PENALTY", penalty_percent=10.0, rule_text=FEE_QUOTE)
-    assert check(pct, case(UNREAD, passenger_count=3)).penalty == Decimal("62.00")
+    a = answer("WITH_PENALTY", penalty_amount=80.0, penalty_currency="USD", rule_text=ONE_FEE)
+    assert check(a, case(ONE_FEE, passenger_count=3)).guardrail is Guardrail.PENALTY_PASSENGERS
+    share = "Frais d'annulation de 10 % du tarif."
+    pct = answer("WITH_PENALTY", penalty_percent=10.0, rule_text=share)
+    assert check(pct, case(share, passenger_count=3)).penalty == Decimal("62.00")
     sure = case("CHARGE USD 100 PER PASSENGER FOR REFUND.", passenger_count=3)
     assert check(
         answer("WITH_PENALTY", penalty_amount=300.0, penalty_currency="USD"), sure
@@ -220,8 +224,13 @@ def test_a_no_show_fee_is_not_the_fee_of_a_refund_before_departure() -> None:
         Decision.MANUAL,
         Guardrail.PENALTY_NOT_REFUND_FEE,
     )
+    # After a no-show the fee would apply, but the product cannot check in German that it is
+    # the only charge (CONTRACT.md: a no-show fee that may add to another): not verified.
     no_show = check(a, case(NO_SHOW_FEE, no_show=True))
-    assert (no_show.decision, no_show.penalty) == (Decision.WITH_PENALTY, Decimal("40.00"))
+    assert (no_show.decision, no_show.guardrail) == (
+        Decision.MANUAL,
+        Guardrail.QUOTE_UNVERIFIABLE,
+    )
 
 
 SERVICE_FEES = (
@@ -415,10 +424,12 @@ def test_an_amount_the_rules_write_in_another_currency_is_overridden(rules: str)
     assert "write the fee 80 in EUR" in verdict.reasoning
 
 
-def test_an_amount_written_in_both_currencies_passes() -> None:
+def test_an_amount_written_in_two_currencies_in_another_language_is_not_verified() -> None:
+    # Which of the two applies is for the reader to settle; the narrow check of a quote in
+    # another language takes only a statement of exactly one fee.
     rules = "Billet remboursable avec des frais de 80 USD (75 EUR)."
     verdict = _decide(
         LlmAnswer(**_answer(penalty_amount=80.0, penalty_currency="USD", rule_text=rules)),
         fareRules=rules,
     )
-    assert (verdict.decision, verdict.penalty) == (Decision.WITH_PENALTY, Decimal("80.00"))
+    assert (verdict.decision, verdict.guardrail) == (Decision.MANUAL, "quote_reads_otherwise")
