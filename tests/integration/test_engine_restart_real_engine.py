@@ -100,6 +100,7 @@ def test_an_engine_restart_with_tasks_in_flight(own_engine: CamundaEngine, tmp_p
             OPENAI_API_KEY="sk-test-not-a-real-key",
             OPENAI_BASE_URL=llm.base_url,
             PAYMENT_GATEWAY_URL=gateway.url,
+            PAYMENT_SIMULATED="false",  # the idempotent HTTP gateway pays, not the simulated one
             WORKER_CONCURRENCY=4,
             LOCK_DURATION_MS=10_000,
             ASYNC_RESPONSE_TIMEOUT_MS=2_000,

@@ -129,7 +129,11 @@ def test_a_failing_primary_is_answered_by_the_fallback_then_skipped(
 def test_check_reports_the_fallback_and_asks_it(
     failing_primary: FakeLLM, fallback_server: LlamaServer, engine: EngineEmulator
 ) -> None:
-    env = clean_env(CAMUNDA_URL=engine.url, **settings(failing_primary, fallback_server))
+    env = clean_env(
+        CAMUNDA_URL=engine.url,
+        WORKER_TOPICS="analyze-fare-rules",  # payments are not what this check is about
+        **settings(failing_primary, fallback_server),
+    )
     # The fake primary lists its models, so `check` finds it without a chat completion.
     result = run_cli("check", env=env, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -66,6 +66,9 @@ def test_task_traces_reach_an_otlp_receiver_without_fare_text(
             OPENAI_API_KEY=KEY,
             OPENAI_BASE_URL=llm.base_url,
             DECISION_STRATEGY="llm",
+            # The passenger's name reaches the model here, so that its absence from the spans
+            # is the tracing's doing, not redaction's.
+            LLM_REDACT="false",
             LLM_MAX_RETRIES=2,
             LOCK_DURATION_MS=5000,
             OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
