@@ -200,6 +200,12 @@ def run_cli(
     )
 
 
+def deploy_demo_users(url: str) -> None:
+    """`llm-worker deploy --demo-users` to the engine at `url`, as the README tells users."""
+    deployed = run_cli("deploy", "--demo-users", env=clean_env(CAMUNDA_URL=url))
+    assert deployed.returncode == 0, deployed.stderr
+
+
 StartWorker = Callable[..., WorkerProcess]
 
 
