@@ -116,14 +116,22 @@ const commands = {
   // The real login page (its CSRF cookie and header are Tasklist's own business).
   async login({ user, password }) {
     const { page } = await openSession();
-    await page.goto(`${ORIGIN}/camunda/app/tasklist/`, { waitUntil: 'load' });
+    // Until the app has stopped loading: typing into a sign-in form that Angular has not bound
+    // yet is lost, and the submit then signs nobody in.
+    await page.goto(`${ORIGIN}/camunda/app/tasklist/`, { waitUntil: 'networkidle0' });
     await page.waitForSelector('form[name="signinForm"] input[ng-model="username"]', {
       visible: true,
     });
     await page.type('input[ng-model="username"]', user);
     await page.type('input[ng-model="password"]', password);
+    const typed = await page.$eval('input[ng-model="username"]', (input) => input.value);
+    if (typed !== user) {
+      throw new Error(`login: the user name field holds ${JSON.stringify(typed)}`);
+    }
     await page.click('form[name="signinForm"] button[type="submit"]');
-    await page.waitForSelector('.task-filters .task-filter', { visible: true });
+    // The first filter list after a sign-in loads the filters and their counts: slow on a
+    // loaded machine.
+    await page.waitForSelector('.task-filters .task-filter', { visible: true, timeout: 90000 });
     return {};
   },
 
