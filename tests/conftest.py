@@ -1,12 +1,15 @@
 """Shared fixtures: no developer settings in any test, the engine emulator and the real Camunda
 7.24 engine (built from tests/camunda-engine and started once a session, or CAMUNDA_TEST_URL),
 the real `llm-worker run` process with a clean environment, a bounded run of any other
-`llm-worker` command, and a headless browser that renders the Camunda forms."""
+`llm-worker` command, a headless browser that renders the Camunda forms, and the JSON log
+lines a test's handlers write."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +22,7 @@ import pytest
 import requests
 
 from llm_worker.config import Settings
+from llm_worker.logs import LogFormat, LogLevel, configure_logging
 from tests.fakes.bad_gateway import BadGateway
 from tests.fakes.camunda_engine import CamundaEngine, build, camunda_version
 from tests.fakes.engine import EngineEmulator
@@ -142,6 +146,18 @@ def no_settings_from_the_developer(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """The JSON log lines the worker's logging writes while the test runs."""
+    configure_logging(LogLevel.INFO, LogFormat.JSON)
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    yield buffer
+    handler.setStream(sys.__stderr__)
+
+
 def clean_env(**settings: str | int | float) -> dict[str, str]:
     """The parent's environment without any of its settings, plus `settings` (by name)."""
     env = {k: v for k, v in os.environ.items() if not _is_setting(k)}
@@ -182,6 +198,12 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def deploy_demo_users(url: str) -> None:
+    """`llm-worker deploy --demo-users` to the engine at `url`, as the README tells users."""
+    deployed = run_cli("deploy", "--demo-users", env=clean_env(CAMUNDA_URL=url))
+    assert deployed.returncode == 0, deployed.stderr
 
 
 StartWorker = Callable[..., WorkerProcess]

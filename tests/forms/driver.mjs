@@ -5,16 +5,20 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 
-import puppeteer from 'puppeteer-core';
-
-import { afterLeaving, installHarness } from './harness.mjs';
+import { installHarness } from './harness.mjs';
+import {
+  allowed,
+  chooseOption,
+  fillField,
+  launchBrowser,
+  serveCommands,
+  settle,
+} from './session.mjs';
 
 const require = createRequire(import.meta.url);
 const FORM_JS = dirname(require.resolve('@bpmn-io/form-js/package.json'));
 const FORM_JS_VERSION = JSON.parse(readFileSync(join(FORM_JS, 'package.json'), 'utf8')).version;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const VIEWPORT = { width: 1000, height: 800 };
 
 const PAGE = `<!doctype html>
@@ -57,28 +61,7 @@ function serve() {
 
 const server = await serve();
 const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await puppeteer.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  // Over a pipe, not a port: Chromium ends when this process does, even if it is killed.
-  pipe: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    // Nothing but the local page: every other host name resolves to nothing.
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-domain-reliability',
-    '--no-pings',
-  ],
-  defaultViewport: VIEWPORT,
-  handleSIGINT: false,
-  handleSIGTERM: false,
-  handleSIGHUP: false,
-});
-const browserProcess = browser.process();
+const browser = await launchBrowser(VIEWPORT);
 
 let page = null;
 let problems = [];
@@ -91,7 +74,7 @@ async function newPage() {
   await opened.setRequestInterception(true);
   opened.on('request', (request) => {
     const url = request.url();
-    if (url.startsWith(origin + '/') || url.startsWith('data:')) {
+    if (allowed(url, origin)) {
       request.continue();
     } else {
       seen.push(`blocked request: ${url}`);
@@ -116,13 +99,6 @@ function currentPage() {
   return page;
 }
 
-// After a DOM event, until the viewer has re-rendered (Preact renders on the next frames).
-async function settle(target) {
-  await target.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-}
-
 const commands = {
   async render({ schema, data }) {
     const target = await newPage();
@@ -142,36 +118,11 @@ const commands = {
   },
 
   async fill({ label, value }) {
-    const target = currentPage();
-    const input = await target.evaluateHandle((label) => window.__harness.control(label), label);
-    await input.click();
-    await target.keyboard.down('Control');
-    await target.keyboard.press('KeyA');
-    await target.keyboard.up('Control');
-    await target.keyboard.press('Backspace');
-    await input.type(String(value));
-    await target.keyboard.press('Tab');
-    await settle(target);
-    const shown = await input.evaluate((element) => element.value);
-    await afterLeaving(input);
-    await settle(target);
-    await input.dispose();
-    return { value: shown };
+    return fillField(currentPage(), label, value);
   },
 
   async choose({ label, option }) {
-    const target = currentPage();
-    const choice = await target.evaluateHandle(
-      (label, option) => window.__harness.option(label, option),
-      label,
-      option,
-    );
-    await choice.click();
-    await settle(target);
-    const checked = await choice.evaluate((element) => window.__harness.isChecked(element));
-    await choice.dispose();
-    if (!checked) throw new Error(`clicking ${JSON.stringify(option)} did not check it`);
-    return {};
+    return chooseOption(currentPage(), label, option);
   },
 
   async submit() {
@@ -234,66 +185,7 @@ const commands = {
   },
 };
 
-function reply(message) {
-  process.stdout.write(JSON.stringify(message) + '\n');
-}
-
-let closing = null;
-function shutdown(code) {
-  closing ??= (async () => {
-    const forced = setTimeout(() => browserProcess?.kill('SIGKILL'), 5000);
-    try {
-      await browser.close();
-    } catch {
-      browserProcess?.kill('SIGKILL');
-    }
-    clearTimeout(forced);
-    server.close();
-    process.exit(code);
-  })();
-  return closing;
-}
-
-process.on('SIGTERM', () => shutdown(143));
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGHUP', () => shutdown(129));
-
-reply({
-  ok: true,
-  ready: true,
-  formJs: FORM_JS_VERSION,
-  browser: await browser.version(),
-  browserPid: browserProcess?.pid ?? null,
-});
-
-let queue = Promise.resolve();
-const lines = createInterface({ input: process.stdin });
-lines.on('line', (line) => {
-  queue = queue.then(async () => {
-    let request;
-    try {
-      request = JSON.parse(line);
-    } catch (error) {
-      reply({ ok: false, error: `not JSON: ${error.message}` });
-      return;
-    }
-    if (request.cmd === 'close') {
-      reply({ ok: true });
-      await shutdown(0);
-      return;
-    }
-    const command = Object.hasOwn(commands, request.cmd) ? commands[request.cmd] : null;
-    if (!command) {
-      reply({ ok: false, error: `unknown command ${JSON.stringify(request.cmd)}` });
-      return;
-    }
-    try {
-      reply({ ok: true, ...(await command(request)) });
-    } catch (error) {
-      reply({ ok: false, error: error && error.message ? error.message : String(error) });
-    }
-  });
-});
-lines.on('close', () => {
-  queue.then(() => shutdown(0));
+await serveCommands(browser, commands, {
+  ready: { formJs: FORM_JS_VERSION },
+  onClose: () => server.close(),
 });

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from tests.conftest import WorkerProcess, clean_env, run_cli, worker_env
+from tests.conftest import WorkerProcess, clean_env, deploy_demo_users, run_cli, worker_env
+from tests.fakes.engine_rest import EngineRest
 from tests.fakes.llm import Answer, FakeLLM
 from tests.support import REPO_ROOT, wait_until
 
@@ -26,17 +26,8 @@ SMOKE = sorted((REPO_ROOT / "docker" / "smoke").glob("*.json"))
 CASE_TIMEOUT_S = 60.0
 
 
-class Engine:
+class Engine(EngineRest):
     """The REST calls an operator's Tasklist and Cockpit make, and the history reads."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = requests.Session()
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(f"{self.url}{path}", params=params, timeout=30)
-        response.raise_for_status()
-        return response.json()
 
     def open_task(self, pid: str, key: str) -> str | None:
         found = self.get("/task", processInstanceId=pid, taskDefinitionKey=key)
@@ -50,18 +41,6 @@ class Engine:
 
     def state(self, pid: str) -> str:
         return str(self.get(f"/history/process-instance/{pid}")["state"])
-
-    def ends(self, pid: str) -> list[str]:
-        found = self.get(
-            "/history/activity-instance", processInstanceId=pid, activityType="noneEndEvent"
-        )
-        return sorted(str(a["activityId"]) for a in found)
-
-    def visited(self, pid: str, activity: str, finished: bool = False) -> bool:
-        params: dict[str, Any] = {"processInstanceId": pid, "activityId": activity}
-        if finished:
-            params["finished"] = "true"
-        return bool(self.get("/history/activity-instance", **params))
 
     def variable(self, pid: str, name: str) -> Any:
         found = self.get("/history/variable-instance", processInstanceId=pid, variableName=name)
@@ -125,8 +104,7 @@ def began() -> datetime:
 @pytest.fixture(scope="module")
 def engine(real_engine_url: str, began: datetime) -> Iterator[Engine]:
     """The engine after `llm-worker deploy --demo-users`, as the README tells users."""
-    deployed = run_cli("deploy", "--demo-users", env=clean_env(CAMUNDA_URL=real_engine_url))
-    assert deployed.returncode == 0, deployed.stderr
+    deploy_demo_users(real_engine_url)
     real = Engine(real_engine_url)
     yield real
     real.http.close()

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from tests.conftest import WorkerProcess, clean_env, run_cli, worker_env
+from tests.conftest import WorkerProcess, clean_env, deploy_demo_users, run_cli, worker_env
+from tests.fakes.engine_rest import EngineRest
 from tests.fakes.tasklist_browser import TasklistBrowser, Write
 from tests.support import REPO_ROOT, wait_until
 
@@ -49,17 +49,8 @@ AUDITED_CASE = {
 }
 
 
-class History:
+class History(EngineRest):
     """The engine's REST API, for what the test reads besides Tasklist."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = requests.Session()
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(f"{self.url}{path}", params=params, timeout=30)
-        response.raise_for_status()
-        return response.json()
 
     def open_task(self, pid: str, key: str) -> dict[str, Any] | None:
         found = self.get("/task", processInstanceId=pid, taskDefinitionKey=key)
@@ -67,17 +58,6 @@ class History:
 
     def ended(self, pid: str) -> bool:
         return bool(self.get(f"/history/process-instance/{pid}")["state"] == "COMPLETED")
-
-    def ends(self, pid: str) -> list[str]:
-        found = self.get(
-            "/history/activity-instance", processInstanceId=pid, activityType="noneEndEvent"
-        )
-        return sorted(str(a["activityId"]) for a in found)
-
-    def visited(self, pid: str, activity: str) -> bool:
-        return bool(
-            self.get("/history/activity-instance", processInstanceId=pid, activityId=activity)
-        )
 
     def variable(self, pid: str, name: str) -> tuple[str, Any]:
         (found,) = self.get("/history/variable-instance", processInstanceId=pid, variableName=name)
@@ -91,8 +71,7 @@ class History:
 @pytest.fixture(scope="module")
 def history(real_engine_url: str) -> Iterator[History]:
     """The engine after `llm-worker deploy --demo-users`, as the README tells users."""
-    deployed = run_cli("deploy", "--demo-users", env=clean_env(CAMUNDA_URL=real_engine_url))
-    assert deployed.returncode == 0, deployed.stderr
+    deploy_demo_users(real_engine_url)
     engine = History(real_engine_url)
     yield engine
     engine.http.close()

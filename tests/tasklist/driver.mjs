@@ -3,14 +3,17 @@
 // the form Tasklist renders from the deployed .form, Complete. One JSON request a line on stdin,
 // one JSON reply a line on stdout; it exits, and ends Chromium, when stdin closes. Nothing but
 // the engine's origin (argv[2]) is reachable: every other request is blocked and reported.
-import { createInterface } from 'node:readline';
-
-import puppeteer from 'puppeteer-core';
-
-import { afterLeaving, installHarness } from '../forms/harness.mjs';
+import { installHarness } from '../forms/harness.mjs';
+import {
+  allowed,
+  chooseOption,
+  fillField,
+  launchBrowser,
+  serveCommands,
+  settle,
+} from '../forms/session.mjs';
 
 const ORIGIN = new URL(process.argv[2]).origin;
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // Tall enough that Tasklist's task pane (its own scroll area) shows a whole form.
 const VIEWPORT = { width: 1400, height: 2000 };
 const FORM = '.task-details .fjs-form';
@@ -18,28 +21,7 @@ const FORM = '.task-details .fjs-form';
 // (nobody yet) and Camunda's welcome page link.
 const EXPECTED_404 = [/\/camunda\/api\/admin\/auth\/user\/default$/, /\/camunda-welcome$/];
 
-const browser = await puppeteer.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  // Over a pipe, not a port: Chromium ends when this process does, even if it is killed.
-  pipe: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    // Nothing but loopback: every other host name resolves to nothing.
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-domain-reliability',
-    '--no-pings',
-  ],
-  defaultViewport: VIEWPORT,
-  handleSIGINT: false,
-  handleSIGTERM: false,
-  handleSIGHUP: false,
-});
-const browserProcess = browser.process();
+const browser = await launchBrowser(VIEWPORT);
 
 // One session (its own cookies: one logged-in user) at a time.
 let session = null;
@@ -53,7 +35,7 @@ async function openSession() {
   await page.setRequestInterception(true);
   page.on('request', (request) => {
     const url = request.url();
-    if (!url.startsWith(ORIGIN + '/') && !url.startsWith('data:')) {
+    if (!allowed(url, ORIGIN)) {
       state.problems.push(`blocked request: ${url}`);
       request.abort();
       return;
@@ -119,12 +101,6 @@ async function clickByText(page, selector, text) {
   if (clicked !== null) throw new Error(`no ${selector} reads ${JSON.stringify(text)}; ${clicked}`);
 }
 
-async function settle(page) {
-  await page.evaluate(
-    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
-  );
-}
-
 async function harness(page) {
   await page.waitForSelector(`${FORM} .fjs-form-field`, { visible: true });
   await page.evaluate(
@@ -140,14 +116,22 @@ const commands = {
   // The real login page (its CSRF cookie and header are Tasklist's own business).
   async login({ user, password }) {
     const { page } = await openSession();
-    await page.goto(`${ORIGIN}/camunda/app/tasklist/`, { waitUntil: 'load' });
+    // Until the app has stopped loading: typing into a sign-in form that Angular has not bound
+    // yet is lost, and the submit then signs nobody in.
+    await page.goto(`${ORIGIN}/camunda/app/tasklist/`, { waitUntil: 'networkidle0' });
     await page.waitForSelector('form[name="signinForm"] input[ng-model="username"]', {
       visible: true,
     });
     await page.type('input[ng-model="username"]', user);
     await page.type('input[ng-model="password"]', password);
+    const typed = await page.$eval('input[ng-model="username"]', (input) => input.value);
+    if (typed !== user) {
+      throw new Error(`login: the user name field holds ${JSON.stringify(typed)}`);
+    }
     await page.click('form[name="signinForm"] button[type="submit"]');
-    await page.waitForSelector('.task-filters .task-filter', { visible: true });
+    // The first filter list after a sign-in loads the filters and their counts: slow on a
+    // loaded machine.
+    await page.waitForSelector('.task-filters .task-filter', { visible: true, timeout: 90000 });
     return {};
   },
 
@@ -249,36 +233,13 @@ const commands = {
   async fill({ label, value }) {
     const { page } = current();
     await harness(page);
-    const input = await page.evaluateHandle((label) => window.__harness.control(label), label);
-    await input.click();
-    await page.keyboard.down('Control');
-    await page.keyboard.press('KeyA');
-    await page.keyboard.up('Control');
-    await page.keyboard.press('Backspace');
-    await input.type(String(value));
-    await page.keyboard.press('Tab');
-    await settle(page);
-    const shown = await input.evaluate((element) => element.value);
-    await afterLeaving(input);
-    await settle(page);
-    await input.dispose();
-    return { value: shown };
+    return fillField(page, label, value);
   },
 
   async choose({ label, option }) {
     const { page } = current();
     await harness(page);
-    const choice = await page.evaluateHandle(
-      (label, option) => window.__harness.option(label, option),
-      label,
-      option,
-    );
-    await choice.click();
-    await settle(page);
-    const checked = await choice.evaluate((element) => window.__harness.isChecked(element));
-    await choice.dispose();
-    if (!checked) throw new Error(`clicking ${JSON.stringify(option)} did not check it`);
-    return {};
+    return chooseOption(page, label, option);
   },
 
   // Tasklist's Complete button; then until the task has left the open task pane (completed)
@@ -333,64 +294,4 @@ const commands = {
   },
 };
 
-function reply(message) {
-  process.stdout.write(JSON.stringify(message) + '\n');
-}
-
-let closing = null;
-function shutdown(code) {
-  closing ??= (async () => {
-    const forced = setTimeout(() => browserProcess?.kill('SIGKILL'), 5000);
-    try {
-      await browser.close();
-    } catch {
-      browserProcess?.kill('SIGKILL');
-    }
-    clearTimeout(forced);
-    process.exit(code);
-  })();
-  return closing;
-}
-
-process.on('SIGTERM', () => shutdown(143));
-process.on('SIGINT', () => shutdown(130));
-process.on('SIGHUP', () => shutdown(129));
-
-reply({
-  ok: true,
-  ready: true,
-  browser: await browser.version(),
-  browserPid: browserProcess?.pid ?? null,
-});
-
-let queue = Promise.resolve();
-const lines = createInterface({ input: process.stdin });
-lines.on('line', (line) => {
-  queue = queue.then(async () => {
-    let request;
-    try {
-      request = JSON.parse(line);
-    } catch (error) {
-      reply({ ok: false, error: `not JSON: ${error.message}` });
-      return;
-    }
-    if (request.cmd === 'close') {
-      reply({ ok: true });
-      await shutdown(0);
-      return;
-    }
-    const command = Object.hasOwn(commands, request.cmd) ? commands[request.cmd] : null;
-    if (!command) {
-      reply({ ok: false, error: `unknown command ${JSON.stringify(request.cmd)}` });
-      return;
-    }
-    try {
-      reply({ ok: true, ...(await command(request)) });
-    } catch (error) {
-      reply({ ok: false, error: error && error.message ? error.message : String(error) });
-    }
-  });
-});
-lines.on('close', () => {
-  queue.then(() => shutdown(0));
-});
+await serveCommands(browser, commands);

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +13,6 @@ from prometheus_client import REGISTRY
 
 from llm_worker.config import Settings
 from llm_worker.handlers.fare_rules import make_fare_rules_handler
-from llm_worker.logs import LogFormat, LogLevel, configure_logging
 from llm_worker.runtime.task import Complete, Task, TypedValue
 from tests.fakes.llm import Answer, FakeLLM, ObeyInjection, ServerError
 from tests.fakes.task import handler_task
@@ -118,18 +115,6 @@ def test_injection_obeyed_by_the_model_is_overridden_and_counted(llm: FakeLLM) -
         "llm_worker_guardrail_overrides_total", {"reason": "prompt_injection"}
     )
     assert after == before + 1
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """The JSON log lines written while the test runs."""
-    configure_logging(LogLevel.INFO, LogFormat.JSON)
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    handler.setStream(buffer)
-    yield buffer
-    handler.setStream(sys.__stderr__)
 
 
 def test_audit_line_and_decision_metric(llm: FakeLLM, log_output: io.StringIO) -> None:

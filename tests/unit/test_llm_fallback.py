@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,16 +13,15 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from llm_worker.config import LogFormat, LogLevel, Settings, SettingsError, load_settings
+from llm_worker.config import Settings, SettingsError, load_settings
 from llm_worker.handlers.fare_rules import build_decider, make_fare_rules_handler
 from llm_worker.llm.breaker import CircuitBreaker, CircuitState
 from llm_worker.llm.fallback import NO_KEY, FallbackAdvisor, Route, build_llm_advisor
-from llm_worker.logs import configure_logging
 from llm_worker.refund.decider import Decider
 from llm_worker.refund.inputs import PlainVariable
-from llm_worker.runtime.task import Complete, Task, TypedValue
+from llm_worker.runtime.task import Task
 from tests.fakes.llm import Answer, FakeLLM, Garbage, Generous, ServerError
-from tests.fakes.task import handler_task
+from tests.fakes.task import completed_values, fare_rules_task
 
 KEY = "sk-test-primary-7f3a9c"
 FALLBACK_KEY = "sk-test-fallback-c41d"
@@ -59,43 +56,18 @@ def settings(primary: FakeLLM, fallback: FakeLLM | None, **over: Any) -> Setting
 
 
 def task(rules: str = RULES, n: int = 1) -> Task:
-    variables = {
-        "bookingId": TypedValue(f"FB-{n}", "String"),
-        "fareRules": TypedValue(rules, "String"),
-        "ticketPrice": TypedValue(620.0, "Double"),
-        "currency": TypedValue("USD", "String"),
-        "departureDate": TypedValue("2030-12-15T09:00:00Z", "String"),
-        "requestDate": TypedValue("2030-11-20T12:00:00Z", "String"),
-    }
-    return handler_task("analyze-fare-rules", variables, deadline_s=20)
-
-
-def outputs(result: object) -> dict[str, Any]:
-    assert isinstance(result, Complete)
-    return {k: getattr(v, "value", v) for k, v in result.variables.items()}
+    return fare_rules_task(rules, booking=f"FB-{n}", ticket_price=620.0, deadline_s=20)
 
 
 def calls(model: str) -> float:
     return REGISTRY.get_sample_value("llm_worker_openai_api_calls_total", {"model": model}) or 0.0
 
 
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """The JSON log lines written while the test runs."""
-    configure_logging(LogLevel.INFO, LogFormat.JSON)
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    handler.setStream(buffer)
-    yield buffer
-    handler.setStream(sys.__stderr__)
-
-
 def test_the_fallback_answers_when_the_primary_fails(
     primary: FakeLLM, fallback: FakeLLM, log_output: io.StringIO
 ) -> None:
     before = calls(FALLBACK)
-    out = outputs(make_fare_rules_handler(settings(primary, fallback))(task()))
+    out = completed_values(make_fare_rules_handler(settings(primary, fallback))(task()))
     assert out["fareRuleCheck"] == "WITH_PENALTY" and out["penaltyAmount"] == 80.0
     assert out["decisionSource"] == "LLM"
     assert out["llmModel"] == FALLBACK and out["llmProvider"] == "openai"
@@ -126,7 +98,7 @@ def test_another_model_on_the_same_endpoint_uses_the_primarys_key() -> None:
     with FakeLLM() as endpoint:
         endpoint.script(ServerError(503), ServerError(503))  # the primary and its retry
         handler = make_fare_rules_handler(settings(endpoint, None, llm_fallback_model=FALLBACK))
-        out = outputs(handler(task()))
+        out = completed_values(handler(task()))
         third = endpoint.chat_requests()[2]
     assert out["llmModel"] == FALLBACK
     assert third.body["model"] == FALLBACK and third.headers["authorization"] == f"Bearer {KEY}"
@@ -141,7 +113,7 @@ def test_the_fallback_cannot_be_the_primary_itself(primary: FakeLLM) -> None:
 
 def test_both_failing_is_manual_with_both_named(primary: FakeLLM, fallback: FakeLLM) -> None:
     fallback.script(Garbage(), Garbage())
-    out = outputs(make_fare_rules_handler(settings(primary, fallback))(task()))
+    out = completed_values(make_fare_rules_handler(settings(primary, fallback))(task()))
     assert out["fareRuleCheck"] == "MANUAL" and out["decisionSource"] == "FALLBACK"
     assert out["llmModel"] == PRIMARY
     assert f"primary {PRIMARY} failed: the LLM API failed (HTTP 503)" in out["llmError"]
@@ -155,7 +127,7 @@ def test_guardrails_hold_for_the_fallback_and_it_is_not_asked_again(
     primary: FakeLLM, fallback: FakeLLM
 ) -> None:
     fallback.script(Generous())
-    out = outputs(make_fare_rules_handler(settings(primary, fallback))(task()))
+    out = completed_values(make_fare_rules_handler(settings(primary, fallback))(task()))
     assert out["fareRuleCheck"] == "MANUAL" and out["decisionSource"] == "FALLBACK"
     assert out["llmModel"] == FALLBACK
     assert out["llmReasoning"].startswith("Guardrail ")
@@ -164,7 +136,7 @@ def test_guardrails_hold_for_the_fallback_and_it_is_not_asked_again(
 
 def test_a_healthy_primary_answers_and_the_fallback_is_never_asked(fallback: FakeLLM) -> None:
     with FakeLLM() as healthy:
-        out = outputs(make_fare_rules_handler(settings(healthy, fallback))(task()))
+        out = completed_values(make_fare_rules_handler(settings(healthy, fallback))(task()))
     assert out["llmModel"] == PRIMARY and "llmError" not in out
     assert fallback.chat_requests() == []
 

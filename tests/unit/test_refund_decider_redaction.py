@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
-from llm_worker.config import LogFormat, LogLevel, Settings, load_settings
+from llm_worker.config import Settings, load_settings
 from llm_worker.handlers.fare_rules import build_decider, make_fare_rules_handler
-from llm_worker.logs import configure_logging
-from llm_worker.runtime.task import Complete, Task, TypedValue
+from llm_worker.runtime.task import Task
 from tests.fakes.llm import Answer, FakeLLM
-from tests.fakes.task import handler_task
+from tests.fakes.task import completed_values, fare_rules_task
 from tests.unit.test_privacy_redaction import (
     BOOKING_PAGE,
     BOOKING_PERSONAL,
@@ -38,17 +35,6 @@ def llm() -> Iterator[FakeLLM]:
         yield fake
 
 
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    configure_logging(LogLevel.INFO, LogFormat.JSON)
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    handler.setStream(buffer)
-    yield buffer
-    handler.setStream(sys.__stderr__)
-
-
 def settings(llm: FakeLLM, **over: Any) -> Settings:
     values: dict[str, Any] = {
         "openai_api_key": KEY,
@@ -61,20 +47,7 @@ def settings(llm: FakeLLM, **over: Any) -> Settings:
 
 
 def task(rules: str, booking: str = "PNR-R1") -> Task:
-    variables = {
-        "bookingId": TypedValue(booking, "String"),
-        "fareRules": TypedValue(rules, "String"),
-        "ticketPrice": TypedValue(1250.0, "Double"),
-        "currency": TypedValue("USD", "String"),
-        "departureDate": TypedValue("2030-12-15T09:00:00Z", "String"),
-        "requestDate": TypedValue("2030-11-20T12:00:00Z", "String"),
-    }
-    return handler_task("analyze-fare-rules", variables, deadline_s=10)
-
-
-def outputs(result: object) -> dict[str, Any]:
-    assert isinstance(result, Complete)
-    return {k: getattr(v, "value", v) for k, v in result.variables.items()}
+    return fare_rules_task(rules, booking=booking, ticket_price=1250.0)
 
 
 def sent(llm: FakeLLM) -> str:
@@ -86,7 +59,7 @@ def sent(llm: FakeLLM) -> str:
     ("text", "personal"), [(E_TICKET, E_TICKET_PERSONAL), (BOOKING_PAGE, BOOKING_PERSONAL)]
 )
 def test_nothing_personal_reaches_the_llm(llm: FakeLLM, text: str, personal: list[str]) -> None:
-    outputs(make_fare_rules_handler(settings(llm))(task(text)))
+    completed_values(make_fare_rules_handler(settings(llm))(task(text)))
     body = sent(llm)
     assert llm.chat_requests()
     for value in personal:
@@ -95,13 +68,13 @@ def test_nothing_personal_reaches_the_llm(llm: FakeLLM, text: str, personal: lis
 
 
 def test_a_fare_rule_without_personal_data_is_sent_unchanged(llm: FakeLLM) -> None:
-    outputs(make_fare_rules_handler(settings(llm))(task(FARE_RULE)))
+    completed_values(make_fare_rules_handler(settings(llm))(task(FARE_RULE)))
     user = json.loads(llm.chat_requests()[0].content("user").split("\n", 1)[1])
     assert user["fare_rules"] == FARE_RULE
 
 
 def test_llm_redact_false_sends_the_text_as_it_is(llm: FakeLLM) -> None:
-    outputs(make_fare_rules_handler(settings(llm, llm_redact=False))(task(E_TICKET)))
+    completed_values(make_fare_rules_handler(settings(llm, llm_redact=False))(task(E_TICKET)))
     user = json.loads(llm.chat_requests()[0].content("user").split("\n", 1)[1])
     assert user["fare_rules"] == E_TICKET
 
@@ -115,11 +88,13 @@ def test_quotes_are_checked_against_the_text_the_model_was_sent(llm: FakeLLM) ->
     answer = Answer(decision="WITH_PENALTY", penalty_amount=80, penalty_currency="USD",
                     rule_text="Rimborso per [NAME] con penale di 80 USD.")  # fmt: skip
     llm.script(answer)
-    out = outputs(make_fare_rules_handler(settings(llm))(task(ITALIAN)))
+    out = completed_values(make_fare_rules_handler(settings(llm))(task(ITALIAN)))
     assert out["fareRuleCheck"] == "WITH_PENALTY" and out["penaltyAmount"] == 80.0
     assert "Mario" not in sent(llm)
     llm.script(answer)
-    unredacted = outputs(make_fare_rules_handler(settings(llm, llm_redact=False))(task(ITALIAN)))
+    unredacted = completed_values(
+        make_fare_rules_handler(settings(llm, llm_redact=False))(task(ITALIAN))
+    )
     assert unredacted["fareRuleCheck"] == "MANUAL"
     assert "the rule quoted for the fee is not in the fare rules" in unredacted["llmReasoning"]
 
@@ -131,7 +106,7 @@ def test_redactions_are_counted_by_kind_never_by_value(
         return REGISTRY.get_sample_value("llm_worker_redactions_total", {"kind": kind}) or 0.0
 
     before = {kind: count(kind) for kind in ("NAME", "TICKET", "CARD")}
-    outputs(make_fare_rules_handler(settings(llm))(task(E_TICKET, booking="PNR-COUNT")))
+    completed_values(make_fare_rules_handler(settings(llm))(task(E_TICKET, booking="PNR-COUNT")))
     assert count("NAME") == before["NAME"] + 3
     assert count("TICKET") == before["TICKET"] + 2
     assert count("CARD") == before["CARD"] + 1
