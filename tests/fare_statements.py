@@ -652,8 +652,10 @@ def rules(
 ) -> Rules:
     """A cancellation provision (one outcome, or a band schedule) with what may stand beside."""
     language = draw(st.sampled_from(languages))
-    outcome_of = outcomes or st.one_of(
-        charges(), charges(), charges(), st.sampled_from(["free", "non-refundable"])
+    outcome_of = (
+        outcomes
+        if outcomes is not None
+        else st.one_of(charges(), charges(), charges(), st.sampled_from(["free", "non-refundable"]))
     )
     timed = draw(st.booleans()) if banded is None else banded
     if timed:
